@@ -1,0 +1,70 @@
+"""Status conditions as the Kubernetes API conventions describe them.
+
+Pure helpers: a condition keeps its lastTransitionTime unless its status changes, so that
+`kubectl describe` shows when something became true, not when the operator last looked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+READY = "Ready"
+PROGRESSING = "Progressing"
+DEGRADED = "Degraded"
+CACHE_READY = "CacheReady"
+ALERTING = "Alerting"
+
+
+@dataclass(frozen=True)
+class ConditionUpdate:
+    """What the operator concluded about one condition type in this pass."""
+
+    type: str
+    status: ConditionStatus
+    reason: str
+    message: str = ""
+
+
+def merge_conditions(
+    current: Iterable[dict[str, object]],
+    updates: Iterable[ConditionUpdate],
+    now: str,
+    generation: int | None,
+) -> list[dict[str, object]]:
+    """Apply updates to a conditions list, keeping lastTransitionTime where status is unchanged.
+
+    Conditions of types not in `updates` are kept as they are (another writer owns them).
+    """
+    by_type = {str(c.get("type")): dict(c) for c in current}
+    for u in updates:
+        old = by_type.get(u.type)
+        changed = old is None or old.get("status") != u.status
+        by_type[u.type] = {
+            "type": u.type,
+            "status": u.status,
+            "reason": u.reason,
+            "message": u.message,
+            "lastTransitionTime": now if changed or old is None else old.get("lastTransitionTime", now),
+            "observedGeneration": generation,
+        }
+    order = [READY, PROGRESSING, DEGRADED, CACHE_READY, ALERTING]
+    return sorted(by_type.values(), key=lambda c: (order.index(str(c["type"])) if c["type"] in order else len(order), str(c["type"])))
+
+
+def transitions(
+    current: Iterable[dict[str, object]], updates: Iterable[ConditionUpdate]
+) -> list[ConditionUpdate]:
+    """The updates that change a condition's status (the ones worth an Event)."""
+    old = {str(c.get("type")): c.get("status") for c in current}
+    return [u for u in updates if old.get(u.type) != u.status]
+
+
+def find(conditions: Iterable[dict[str, object]], type_: str) -> dict[str, object] | None:
+    for c in conditions:
+        if c.get("type") == type_:
+            return c
+    return None

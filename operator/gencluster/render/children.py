@@ -1,0 +1,88 @@
+"""All desired children of one GenerationCluster, and the two counts the operator carries over.
+
+The replica count and the batch size are owned at run time by the control loop (scale
+subresource, runtime ConfigMap). The reconcile keeps whatever is there, clamped to the spec's
+bounds, so a level-triggered re-apply never undoes a scaling or tuning decision.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..api.spec import GenerationClusterSpec
+from . import names, workload
+from .redis import RedisAuth, redis_auth_secret, render_redis, workload_redis_env
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the edge read from the cluster before rendering."""
+
+    deployment_replicas: int | None = None
+    persisted_batching: str | None = None  # runtime ConfigMap's batching.json
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Generated credentials (made once by the edge, then read back on every reconcile)."""
+
+    admin_token: str
+    redis_auth: RedisAuth | None
+
+
+@dataclass(frozen=True)
+class OperatorDefaults:
+    """Operator-wide settings from the Helm chart."""
+
+    redis_image: str = "docker.io/library/redis:7.2-bookworm"
+
+
+def desired_replicas(spec: GenerationClusterSpec, observed: Observed) -> int:
+    r = spec.replicas
+    if not spec.autoscaling.enabled:
+        wanted = r.count if r.count is not None else r.min
+    else:
+        wanted = observed.deployment_replicas if observed.deployment_replicas is not None else r.min
+    return max(r.min, min(r.max, wanted))
+
+
+def persisted_batch_size(document: str | None) -> int | None:
+    """The batch size the control loop persisted, or None if absent or unreadable."""
+    if not document:
+        return None
+    try:
+        value = json.loads(document).get("maxBatchSize")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def desired_batch_size(spec: GenerationClusterSpec, observed: Observed) -> int:
+    b = spec.batching
+    if b.mode == "fixed":
+        return b.initial
+    persisted = persisted_batch_size(observed.persisted_batching)
+    wanted = persisted if persisted is not None else b.initial
+    return max(b.min, min(b.max, wanted))
+
+
+def render_children(name: str, namespace: str, spec: GenerationClusterSpec, observed: Observed,
+                    secrets: Secrets, defaults: OperatorDefaults) -> list[dict[str, Any]]:
+    """Every object the spec wants, in apply order (config and secrets before their users)."""
+    objs: list[dict[str, Any]] = [workload.admin_secret(name, namespace, secrets.admin_token)]
+    redis_env: list[dict[str, Any]] = workload_redis_env(name, spec)
+    if spec.cache.mode != "disabled":
+        if secrets.redis_auth is None:
+            raise ValueError("redis credentials are required when the cache is enabled")
+        auth_secret = redis_auth_secret(name, secrets.redis_auth)
+        auth_secret["metadata"] |= {"namespace": namespace, "labels": names.labels(name, "cache")}
+        objs.append(auth_secret)
+        objs.extend(render_redis(name, namespace, spec, names.labels(name, "cache"),
+                                 spec.cache.image or defaults.redis_image, secrets.redis_auth))
+    objs.append(workload.runtime_configmap(name, namespace, spec, desired_batch_size(spec, observed)))
+    objs.append(workload.deployment(name, namespace, spec, desired_replicas(spec, observed), redis_env))
+    objs.append(workload.service(name, namespace, spec))
+    objs.append(workload.pod_disruption_budget(name, namespace))
+    return objs

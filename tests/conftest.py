@@ -1,0 +1,3 @@
+"""Shared pytest configuration. Fixture plugins live in tests/fixtures/."""
+
+pytest_plugins = ["fixtures.cluster"]

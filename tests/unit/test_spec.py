@@ -1,0 +1,49 @@
+"""Spec parsing: defaults, bounds and the messages a user sees."""
+
+import pytest
+from pydantic import ValidationError
+
+from gencluster.api.spec import GenerationClusterSpec, parse_spec
+
+
+def test_minimal_spec_gets_documented_defaults() -> None:
+    spec = parse_spec({"workload": {"image": "example/server:1"}})
+    assert spec.replicas.min == 1 and spec.replicas.max == 4
+    assert spec.autoscaling.enabled and spec.autoscaling.interval_seconds == 15
+    assert spec.autoscaling.scale_down.stabilization_seconds == 300
+    assert spec.autoscaling.scale_up.stabilization_seconds == 0
+    assert spec.batching.mode == "adaptive" and spec.batching.initial == 4
+    assert spec.cache.mode == "standalone"
+    assert spec.workload.gpus_per_replica == 1
+
+
+def test_camel_case_round_trip() -> None:
+    raw = {"workload": {"image": "x", "gpusPerReplica": 2, "memoryBudgetMiB": 512},
+           "cache": {"mode": "cluster", "shards": 4, "maxMemoryMiB": 64}}
+    spec = parse_spec(raw)
+    dumped = spec.model_dump(by_alias=True)
+    assert dumped["workload"]["gpusPerReplica"] == 2
+    assert dumped["workload"]["memoryBudgetMiB"] == 512
+    assert dumped["cache"]["maxMemoryMiB"] == 64
+    assert GenerationClusterSpec.model_validate(dumped) == spec
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({}, "workload"),
+        ({"workload": {"image": ""}}, "workload.image"),
+        ({"workload": {"image": "x", "port": 80}}, "workload.port"),
+        ({"workload": {"image": "x", "gpusPerReplica": -1}}, "workload.gpusPerReplica"),
+        ({"workload": {"image": "x"}, "batching": {"mode": "greedy"}}, "batching.mode"),
+        ({"workload": {"image": "x"}, "replicaz": {}}, "replicaz"),
+        ({"workload": {"image": "x"}, "alerts": {"rules": [{"name": "Bad Name", "metric": "queueDepth",
+                                                             "comparison": "gt", "threshold": 1}]}},
+         "alerts.rules.0.name"),
+    ],
+)
+def test_invalid_specs_name_the_field(raw: dict, field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        parse_spec(raw)
+    locs = [".".join(str(p) for p in e["loc"]) for e in err.value.errors()]
+    assert any(loc.startswith(field) for loc in locs), locs
