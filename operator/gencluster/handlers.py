@@ -22,6 +22,8 @@ from pydantic import ValidationError
 from . import GROUP, KIND, PLURAL, VERSION
 from .api import conditions as cond
 from .api.spec import GenerationClusterSpec, parse_spec
+from .cache_cluster_edge import carried_statefulset_replicas
+from .cache_cluster_edge import forget as forget_cache
 from .cache_edge import observe_cache
 from .health import assess, invalid_spec
 from .kube.client import Kube, load_config
@@ -30,7 +32,6 @@ from .render import names
 from .render.children import (
     Observed,
     Secrets,
-    desired_batch_size,
     desired_replicas,
     render_children,
 )
@@ -117,7 +118,8 @@ def _ensure_secrets(name: str, spec: GenerationClusterSpec,
 
 async def _write_status(kube: Kube, name: str, namespace: str, current: dict[str, Any],
                         generation: int | None, updates: list[cond.ConditionUpdate],
-                        fields: dict[str, Any], body: Any) -> None:
+                        fields: dict[str, Any], body: Any,
+                        cache_events_from_edge: bool = False) -> None:
     old = current.get("conditions") or []
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     merged = cond.merge_conditions(old, updates, now, generation)
@@ -125,6 +127,8 @@ async def _write_status(kube: Kube, name: str, namespace: str, current: dict[str
     status = {**fields, "conditions": [c for c in merged if c["type"] in mine]}
     await kube.apply_status(API_VERSION, KIND, name, namespace, status, names.FIELD_MANAGER)
     for t in cond.transitions(old, updates):
+        if t.type == cond.CACHE_READY and cache_events_from_edge:
+            continue  # the Redis Cluster edge reports CacheReady/CacheDegraded itself
         _event_for_transition(body, t, old)
 
 
@@ -183,6 +187,7 @@ async def _reconcile(kube: Kube, body: Any, spec: dict[str, Any], meta: dict[str
     observed = Observed(
         deployment_replicas=((deployment or {}).get("spec") or {}).get("replicas"),
         persisted_batching=((runtime_cm or {}).get("data") or {}).get(BATCHING_KEY),
+        redis_statefulset_replicas=carried_statefulset_replicas(namespace, name),
     )
     secrets = _ensure_secrets(name, parsed, existing)
     desired = render_children(name, namespace, parsed, observed, secrets, OPTIONS.defaults)
@@ -216,12 +221,14 @@ async def _reconcile(kube: Kube, body: Any, spec: dict[str, Any], meta: dict[str
     deployment = existing.get(("Deployment", names.workload_name(name)))
     pods = await kube.list("v1", "Pod", namespace, names.selector_string(name, "workload"))
     cache = await observe_cache(kube, name, namespace, parsed, existing, secrets.redis_auth)
+    for type_, reason, message in cache.events:
+        kopf.event(body, type=type_, reason=reason, message=message)
     want = desired_replicas(parsed, observed)
     verdict = assess(parsed, generation, want, deployment, pods, cache)
-    fields = {**verdict.fields, "selector": names.selector_string(name, "workload"),
-              "desiredReplicas": want, "batchSize": desired_batch_size(parsed, observed)}
+    # desiredReplicas and batchSize belong to the control loop (gencluster.autoscaler).
+    fields = {**verdict.fields, "selector": names.selector_string(name, "workload")}
     await _write_status(kube, name, namespace, dict(status), generation, verdict.conditions,
-                        fields, body)
+                        fields, body, cache_events_from_edge=parsed.cache.mode == "cluster")
 
 
 def _owned_by(obj: dict[str, Any], owner: Any) -> bool:
@@ -256,4 +263,5 @@ async def resync(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf
 async def forget(name: str, namespace: str | None, **_: Any) -> None:
     """Children go with their owner (garbage collection); only in-memory state is dropped."""
     _LOCKS.pop((namespace or "", name), None)
+    await forget_cache(namespace or "", name)
     MANAGED.set(len(_LOCKS))

@@ -30,6 +30,8 @@ class CacheObservation:
     reason: str = ""
     message: str = ""
     status: dict[str, Any] = field(default_factory=dict)
+    # (type, reason, message) Events the cache edge observed (failovers, degradations).
+    events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,8 @@ def assess(spec: GenerationClusterSpec, generation: int | None, desired_replicas
         reason, message = problem
         hint = _HINTS.get(reason)
         conds.append(ConditionUpdate(DEGRADED, "True", reason, f"{message} ({hint})" if hint else message))
-    elif cache.mode != "disabled" and cache.ready is False and cache.reason in ("CacheDegraded",):
-        conds.append(ConditionUpdate(DEGRADED, "True", "CacheDegraded", cache.message))
+    elif cache.mode != "disabled" and cache.reason in ("CacheDegraded", "CacheShrinkRefused"):
+        conds.append(ConditionUpdate(DEGRADED, "True", cache.reason, cache.message))
     else:
         conds.append(ConditionUpdate(DEGRADED, "False", "AsExpected", "no problems observed"))
 

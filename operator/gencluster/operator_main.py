@@ -24,12 +24,8 @@ def main(argv: list[str]) -> int:
 
     import kopf
 
-    from . import handlers  # noqa: F401  (registers the reconcile handlers)
-
-    try:
-        from . import autoscaler  # noqa: F401  (registers the control-loop daemon)
-    except ImportError:  # pragma: no cover - only while the control loop is absent
-        logging.getLogger(__name__).warning("control loop not available; autoscaling is off")
+    # Importing registers the handlers: the reconcile, and the control-loop daemon.
+    from . import autoscaler, handlers  # noqa: F401
 
     namespaces = args.namespace
     asyncio.run(kopf.operator(

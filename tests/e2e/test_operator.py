@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures.kube import condition, get_json, wait_for
 
-from .conftest import OPERATOR_NS, condition, get_json, wait_for
+OPERATOR_NS = "gencluster-system"
 
 pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("operator")]
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from gencluster.api.spec import GenerationClusterSpec, parse_spec
 def test_minimal_spec_gets_documented_defaults() -> None:
     spec = parse_spec({"workload": {"image": "example/server:1"}})
     assert spec.replicas.min == 1 and spec.replicas.max == 4
-    assert spec.autoscaling.enabled and spec.autoscaling.interval_seconds == 15
+    assert spec.autoscaling.enabled and spec.autoscaling.interval_seconds == 5
     assert spec.autoscaling.scale_down.stabilization_seconds == 300
     assert spec.autoscaling.scale_up.stabilization_seconds == 0
     assert spec.batching.mode == "adaptive" and spec.batching.initial == 4

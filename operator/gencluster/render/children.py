@@ -22,6 +22,7 @@ class Observed:
 
     deployment_replicas: int | None = None
     persisted_batching: str | None = None  # runtime ConfigMap's batching.json
+    redis_statefulset_replicas: int | None = None  # pods a Redis Cluster shrink still needs
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ def render_children(name: str, namespace: str, spec: GenerationClusterSpec, obse
         auth_secret["metadata"] |= {"namespace": namespace, "labels": names.labels(name, "cache")}
         objs.append(auth_secret)
         objs.extend(render_redis(name, namespace, spec, names.labels(name, "cache"),
-                                 spec.cache.image or defaults.redis_image, secrets.redis_auth))
+                                 spec.cache.image or defaults.redis_image, secrets.redis_auth,
+                                 statefulset_replicas=observed.redis_statefulset_replicas))
     objs.append(workload.runtime_configmap(name, namespace, spec, desired_batch_size(spec, observed)))
     objs.append(workload.deployment(name, namespace, spec, desired_replicas(spec, observed), redis_env))
     objs.append(workload.service(name, namespace, spec))

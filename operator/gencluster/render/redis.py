@@ -1,0 +1,613 @@
+"""The Redis cache tier's children: config, StatefulSet, Services, PDB, NetworkPolicy, auth Secret.
+
+Pure renderers. Passwords never enter a ConfigMap: the Secret `<name>-redis-auth` carries a
+complete ACL file (`users.acl`, passwords as SHA-256 hashes) and `auth.conf` (the replication
+credentials, plaintext because Redis must send them), both mounted read-only into the pod and
+referenced from `redis.conf` with `aclfile` and `include`. See docs/cache.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..api.spec import GenerationClusterSpec
+from .security import container_security_context, pod_security_context
+
+REDIS_PORT = 6379
+BUS_PORT = 16379  # Redis Cluster bus: REDIS_PORT + 10000
+REDIS_UID = 999  # the public redis image's user; any non-root uid works (fsGroup owns /data)
+CONF_DIR = "/etc/redis/conf"
+AUTH_DIR = "/etc/redis/auth"
+DATA_DIR = "/data"
+CLUSTER_NODE_TIMEOUT_MS = 5000
+ANNOTATION_PREFIX = "gencluster.orfeas.ai"
+OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "gencluster-operator"}
+WORKLOAD_COMPONENT = "workload"
+MIB = 1024 * 1024
+
+# Secret keys (the lead reads them back with redis_auth_from_secret; never regenerate).
+_USER_KEYS = ("workload", "admin", "health", "replication")
+ACL_FILE_KEY = "users.acl"
+AUTH_CONF_KEY = "auth.conf"
+
+# What each user may run. Documented in docs/cache.md; tests/redis checks the refusals.
+WORKLOAD_COMMANDS = (
+    # data path of the workload's cache layer
+    "get",
+    "set",
+    "getex",
+    "mget",
+    "exists",
+    "del",
+    "unlink",
+    "expire",
+    "pexpire",
+    "ttl",
+    "pttl",
+    # connection set-up (HELLO only with RESP3; CLIENT SETINFO, Redis 7.2+, is left out: redis-py
+    # ignores its refusal, and naming it would make Redis 7.0 reject the whole ACL file)
+    "ping",
+    "echo",
+    "hello",
+    "client|setname",
+    "client|getname",
+    "client|id",
+    # redis-py RedisCluster: slot map, key positions, replica reads
+    "cluster|slots",
+    "cluster|shards",
+    "cluster|info",
+    "cluster|myid",
+    "cluster|keyslot",
+    "command",
+    "readonly",
+    "readwrite",
+)
+ADMIN_COMMANDS = (
+    "ping",
+    "echo",
+    "hello",
+    "client|setname",
+    "info",
+    "dbsize",
+    "role",
+    "cluster",  # every CLUSTER subcommand: meet, addslotsrange, setslot, replicate, forget, ...
+    "migrate",
+    "restore-asking",
+    "asking",
+    "select",  # MIGRATE moves keys, authenticating as admin
+    "readonly",
+    "readwrite",
+    "command",
+    "wait",
+)
+HEALTH_COMMANDS = ("ping", "info", "cluster|info")
+REPLICATION_COMMANDS = ("ping", "psync", "sync", "replconf")
+
+
+@dataclass(frozen=True)
+class RedisAuth:
+    """Usernames and passwords of the Redis ACL users; kept in the Secret `<name>-redis-auth`."""
+
+    workload_username: str
+    workload_password: str
+    admin_username: str
+    admin_password: str
+    health_username: str
+    health_password: str
+    replication_username: str
+    replication_password: str
+
+
+def generate_redis_auth() -> RedisAuth:
+    """Fresh random passwords (URL-safe, so they need no quoting in redis.conf or ACL files)."""
+    return RedisAuth(
+        workload_username="gencl-workload",
+        workload_password=secrets.token_urlsafe(32),
+        admin_username="gencl-admin",
+        admin_password=secrets.token_urlsafe(32),
+        health_username="gencl-health",
+        health_password=secrets.token_urlsafe(32),
+        replication_username="gencl-replication",
+        replication_password=secrets.token_urlsafe(32),
+    )
+
+
+def redis_auth_from_secret(data: Mapping[str, str]) -> RedisAuth:
+    """RedisAuth from a Secret's base64-decoded `data`, so re-reconciles keep the passwords."""
+    kwargs = {
+        f"{user}_{what}": str(data[f"{user}-{what}"])
+        for user in _USER_KEYS
+        for what in ("username", "password")
+    }
+    return RedisAuth(**kwargs)
+
+
+def redis_secret_name(name: str) -> str:
+    return f"{name}-redis-auth"
+
+
+def redis_service_name(name: str) -> str:
+    return f"{name}-redis"
+
+
+def redis_headless_service_name(name: str) -> str:
+    return f"{name}-redis-headless"
+
+
+def redis_statefulset_name(name: str) -> str:
+    return f"{name}-redis"
+
+
+def redis_configmap_name(name: str) -> str:
+    return f"{name}-redis-config"
+
+
+def redis_key_prefix(name: str) -> str:
+    """Every key the workload writes starts with this; its ACL user may touch nothing else."""
+    return f"gencl:{name}:"
+
+
+def redis_pod_count(spec: GenerationClusterSpec) -> int:
+    """Pods of the Redis StatefulSet the spec asks for (0 when the cache is disabled)."""
+    c = spec.cache
+    if c.mode == "disabled":
+        return 0
+    if c.mode == "standalone":
+        return 1
+    return c.shards * (1 + c.replicas_per_shard)
+
+
+def _hash(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def _rules(commands: tuple[str, ...]) -> str:
+    return " ".join(f"+{c}" for c in commands)
+
+
+def acl_file(name: str, auth: RedisAuth) -> str:
+    """users.acl: default user off; each user with a hashed password and least privilege."""
+    a = auth
+    lines = [
+        "user default off resetpass resetkeys resetchannels -@all",
+        f"user {a.workload_username} on #{_hash(a.workload_password)} resetkeys "
+        f"~{redis_key_prefix(name)}* resetchannels -@all {_rules(WORKLOAD_COMMANDS)}",
+        f"user {a.admin_username} on #{_hash(a.admin_password)} ~* resetchannels -@all "
+        f"{_rules(ADMIN_COMMANDS)}",
+        f"user {a.health_username} on #{_hash(a.health_password)} resetkeys resetchannels -@all "
+        f"{_rules(HEALTH_COMMANDS)}",
+        f"user {a.replication_username} on #{_hash(a.replication_password)} resetkeys "
+        f"resetchannels -@all {_rules(REPLICATION_COMMANDS)}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def auth_conf(auth: RedisAuth) -> str:
+    """Included by redis.conf: how a replica authenticates to its master."""
+    return f"masteruser {auth.replication_username}\nmasterauth {auth.replication_password}\n"
+
+
+def redis_auth_secret(name: str, auth: RedisAuth) -> dict[str, Any]:
+    """Secret `<name>-redis-auth`: usernames, passwords, users.acl and auth.conf (no namespace)."""
+    plain = {
+        f"{user}-{what}": str(getattr(auth, f"{user}_{what}"))
+        for user in _USER_KEYS
+        for what in ("username", "password")
+    }
+    plain |= {ACL_FILE_KEY: acl_file(name, auth), AUTH_CONF_KEY: auth_conf(auth)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": redis_secret_name(name)},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in plain.items()},
+    }
+
+
+def redis_conf(
+    spec: GenerationClusterSpec,
+    *,
+    auth_dir: str = AUTH_DIR,
+    data_dir: str = DATA_DIR,
+    cluster_node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS,
+) -> str:
+    """redis.conf for the spec. Holds no secret; paths are parameters so tests run it as is."""
+    c = spec.cache
+    persistent = c.persistence.enabled
+    lines = [
+        "# Rendered by the gencluster operator. Credentials: aclfile + include from the Secret.",
+        "bind * -::*",
+        f"port {REDIS_PORT}",
+        "protected-mode yes",
+        "daemonize no",
+        'logfile ""',
+        "loglevel notice",
+        "tcp-keepalive 60",
+        "databases 1",
+        f"dir {data_dir}",
+        f"aclfile {auth_dir}/{ACL_FILE_KEY}",
+        f"include {auth_dir}/{AUTH_CONF_KEY}",
+        f"maxmemory {c.max_memory_mi_b}mb",
+        "maxmemory-policy allkeys-lru",
+        "maxmemory-samples 10",
+        "lazyfree-lazy-eviction yes",
+        "lazyfree-lazy-expire yes",
+        "replica-read-only yes",
+        "repl-diskless-sync yes",
+        "repl-diskless-sync-delay 0",  # a replica that joins (repair) syncs at once
+    ]
+    if persistent:
+        lines += ["appendonly yes", "appendfsync everysec", 'save ""']
+    else:
+        lines += ["appendonly no", 'save ""', "repl-diskless-load on-empty-db"]
+    if c.mode == "cluster":
+        lines += [
+            "cluster-enabled yes",
+            f"cluster-config-file {data_dir}/nodes.conf",
+            f"cluster-node-timeout {cluster_node_timeout_ms}",
+            # A cache keeps serving the slots it still has rather than stopping entirely.
+            "cluster-require-full-coverage no",
+            "cluster-allow-reads-when-down no",
+            # Availability over freshness: any replica may take over, however stale.
+            "cluster-replica-validity-factor 0",
+            "cluster-migration-barrier 1",
+            "cluster-allow-replica-migration yes",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def _selector(name: str, labels: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/instance": labels.get("app.kubernetes.io/instance", name),
+        "app.kubernetes.io/component": labels.get("app.kubernetes.io/component", "cache"),
+    }
+
+
+def _meta(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": dict(labels)}
+
+
+def _cli(auth: RedisAuth, command: str, expect: str) -> str:
+    # REDISCLI_AUTH (env, from the Secret) keeps the password off the command line. redis-cli
+    # exits 0 on error replies (NOAUTH, LOADING), hence the grep on the reply.
+    return (
+        f"redis-cli --no-auth-warning --user {auth.health_username} -h 127.0.0.1 "
+        f"-p {REDIS_PORT} {command} | grep -Eq '{expect}'"
+    )
+
+
+def _probe_command(auth: RedisAuth, command: str, expect: str) -> list[str]:
+    return ["sh", "-c", _cli(auth, command, expect)]
+
+
+def _cluster_ready_command(auth: RedisAuth) -> list[str]:
+    """Ready = joined (cluster_state ok) and, for a replica, synced with its master, so a
+    rollout never deletes a master while its replacement replica is still empty."""
+    return [
+        "sh",
+        "-c",
+        f"{_cli(auth, 'cluster info', '^cluster_state:ok')} && "
+        f"{_cli(auth, 'info replication', '^(role:master|master_link_status:up)')}",
+    ]
+
+
+def _container(
+    name: str, spec: GenerationClusterSpec, image: str, auth: RedisAuth
+) -> dict[str, Any]:
+    c = spec.cache
+    cluster = c.mode == "cluster"
+    args = [f"{CONF_DIR}/redis.conf"]
+    env: list[dict[str, Any]] = [
+        {
+            "name": "REDISCLI_AUTH",
+            "valueFrom": {
+                "secretKeyRef": {"name": redis_secret_name(name), "key": "health-password"}
+            },
+        },
+    ]
+    ports = [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}]
+    if cluster:
+        env.insert(0, {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+        args += ["--cluster-announce-ip", "$(POD_IP)"]
+        ports.append({"name": "bus", "containerPort": BUS_PORT, "protocol": "TCP"})
+    ready = _cluster_ready_command(auth) if cluster else _probe_command(auth, "ping", "^PONG")
+    # LOADING means alive (an AOF is being replayed): never kill a pod for that.
+    alive = _probe_command(auth, "ping", "^(PONG|LOADING)")
+    mem = c.max_memory_mi_b
+    return {
+        "name": "redis",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["redis-server"],
+        "args": args,
+        "env": env,
+        "ports": ports,
+        "readinessProbe": {
+            "exec": {"command": ready},
+            "initialDelaySeconds": 2,
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "exec": {"command": alive},
+            "initialDelaySeconds": 15,
+            "periodSeconds": 10,
+            "timeoutSeconds": 5,
+            "failureThreshold": 6,
+        },
+        # maxmemory bounds the data; forks (AOF rewrite, full sync) and buffers need headroom.
+        "resources": {
+            "requests": {"cpu": "100m", "memory": f"{mem + 64}Mi"},
+            "limits": {"memory": f"{2 * mem + 64}Mi"},
+        },
+        "securityContext": container_security_context(),
+        "volumeMounts": [
+            {"name": "config", "mountPath": CONF_DIR, "readOnly": True},
+            {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True},
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def _statefulset(
+    name: str,
+    namespace: str,
+    spec: GenerationClusterSpec,
+    labels: Mapping[str, str],
+    image: str,
+    auth: RedisAuth,
+    replicas: int,
+) -> dict[str, Any]:
+    c = spec.cache
+    cluster = c.mode == "cluster"
+    sel = _selector(name, labels)
+    conf = redis_conf(spec)
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "config",
+            "configMap": {
+                "name": redis_configmap_name(name),
+                "defaultMode": 0o444,
+                "items": [{"key": "redis.conf", "path": "redis.conf"}],
+            },
+        },
+        {
+            "name": "auth",
+            "secret": {
+                "secretName": redis_secret_name(name),
+                "defaultMode": 0o440,
+                "items": [
+                    {"key": ACL_FILE_KEY, "path": ACL_FILE_KEY},
+                    {"key": AUTH_CONF_KEY, "path": AUTH_CONF_KEY},
+                ],
+            },
+        },
+        {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+    ]
+    sts_spec: dict[str, Any] = {
+        "replicas": replicas,
+        "serviceName": redis_headless_service_name(name) if cluster else redis_service_name(name),
+        "selector": {"matchLabels": sel},
+        "podManagementPolicy": "Parallel" if cluster else "OrderedReady",
+        "updateStrategy": {"type": "RollingUpdate"},
+    }
+    if c.persistence.enabled:
+        pvc_spec: dict[str, Any] = {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{c.persistence.size_mi_b}Mi"}},
+        }
+        if c.persistence.storage_class_name:
+            pvc_spec["storageClassName"] = c.persistence.storage_class_name
+        sts_spec["volumeClaimTemplates"] = [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data", "labels": dict(sel)},
+                "spec": pvc_spec,
+            }
+        ]
+        # It is a cache: a shrink or a delete must not leave stale nodes.conf files behind.
+        sts_spec["persistentVolumeClaimRetentionPolicy"] = {
+            "whenDeleted": "Delete",
+            "whenScaled": "Delete",
+        }
+    else:
+        # Holds nodes.conf (cluster identity, lives as long as the pod) and a full-sync RDB.
+        volumes.append(
+            {"name": "data", "emptyDir": {"sizeLimit": f"{2 * c.max_memory_mi_b + 64}Mi"}}
+        )
+    pod_spec: dict[str, Any] = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": pod_security_context(REDIS_UID),
+        "terminationGracePeriodSeconds": 30,
+        "containers": [_container(name, spec, image, auth)],
+        "volumes": volumes,
+    }
+    if cluster:
+        pod_spec["affinity"] = {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": sel},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        }
+    sts_spec["template"] = {
+        "metadata": {
+            "labels": dict(labels) | sel,
+            # A changed config or password rolls the pods (readiness gates each step).
+            "annotations": {
+                f"{ANNOTATION_PREFIX}/redis-config-hash": _digest(conf),
+                f"{ANNOTATION_PREFIX}/redis-auth-hash": _digest(
+                    acl_file(name, auth), auth_conf(auth)
+                ),
+            },
+        },
+        "spec": pod_spec,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": _meta(redis_statefulset_name(name), namespace, labels),
+        "spec": sts_spec,
+    }
+
+
+def _service(
+    svc_name: str, namespace: str, labels: Mapping[str, str], sel: dict[str, str], *, headless: bool
+) -> dict[str, Any]:
+    ports: list[dict[str, Any]] = [
+        {"name": "redis", "port": REDIS_PORT, "targetPort": "redis", "protocol": "TCP"}
+    ]
+    spec: dict[str, Any] = {"selector": sel, "ports": ports}
+    if headless:
+        ports.append({"name": "bus", "port": BUS_PORT, "targetPort": "bus", "protocol": "TCP"})
+        spec |= {"clusterIP": "None", "publishNotReadyAddresses": True}
+    else:
+        spec["type"] = "ClusterIP"
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(svc_name, namespace, labels),
+        "spec": spec,
+    }
+
+
+def _network_policy(
+    name: str, namespace: str, labels: Mapping[str, str], sel: dict[str, str], cluster: bool
+) -> dict[str, Any]:
+    redis_port = [{"protocol": "TCP", "port": REDIS_PORT}]
+    ingress: list[dict[str, Any]] = [
+        {
+            "from": [
+                {
+                    "podSelector": {
+                        "matchLabels": {
+                            "app.kubernetes.io/instance": sel["app.kubernetes.io/instance"],
+                            "app.kubernetes.io/component": WORKLOAD_COMPONENT,
+                        }
+                    }
+                }
+            ],
+            "ports": redis_port,
+        },
+        {
+            "from": [
+                {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)}}
+            ],
+            "ports": redis_port,
+        },
+    ]
+    if cluster:
+        # Replication (6379) and the cluster bus (16379, which has no auth) between Redis pods.
+        ingress.append(
+            {
+                "from": [{"podSelector": {"matchLabels": dict(sel)}}],
+                "ports": [*redis_port, {"protocol": "TCP", "port": BUS_PORT}],
+            }
+        )
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(f"{name}-redis", namespace, labels),
+        "spec": {
+            "podSelector": {"matchLabels": dict(sel)},
+            "policyTypes": ["Ingress"],
+            "ingress": ingress,
+        },
+    }
+
+
+def render_redis(
+    name: str,
+    namespace: str,
+    spec: GenerationClusterSpec,
+    labels: dict[str, str],
+    default_image: str,
+    acl: RedisAuth,
+    *,
+    statefulset_replicas: int | None = None,
+) -> list[dict[str, Any]]:
+    """Desired Redis children (no owner references), config before its users; [] when disabled.
+
+    `statefulset_replicas` overrides the pod count while a cluster shrink is still draining
+    (see `gencluster.rediscluster.statefulset_replicas`).
+    """
+    c = spec.cache
+    if c.mode == "disabled":
+        return []
+    cluster = c.mode == "cluster"
+    image = c.image or default_image
+    sel = _selector(name, labels)
+    replicas = redis_pod_count(spec) if statefulset_replicas is None else statefulset_replicas
+    objs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(redis_configmap_name(name), namespace, labels),
+            "data": {"redis.conf": redis_conf(spec)},
+        }
+    ]
+    if cluster:
+        objs.append(
+            _service(redis_headless_service_name(name), namespace, labels, sel, headless=True)
+        )
+    objs.append(_service(redis_service_name(name), namespace, labels, sel, headless=False))
+    objs.append(_statefulset(name, namespace, spec, labels, image, acl, replicas))
+    if cluster:
+        objs.append(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": _meta(f"{name}-redis", namespace, labels),
+                "spec": {
+                    "maxUnavailable": 1,
+                    "selector": {"matchLabels": sel},
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                },
+            }
+        )
+    objs.append(_network_policy(name, namespace, labels, sel, cluster))
+    return objs
+
+
+def workload_redis_env(name: str, spec: GenerationClusterSpec) -> list[dict[str, Any]]:
+    """Workload container env: the Service URL (never pod IPs), user and password by reference."""
+    c = spec.cache
+    env: list[dict[str, Any]] = [
+        {"name": "GENCLUSTER_REDIS_MODE", "value": c.mode},
+        {"name": "GENCLUSTER_CACHE_TTL_SECONDS", "value": str(c.ttl_seconds)},
+    ]
+    if c.mode == "disabled":
+        return env
+
+    def ref(key: str) -> dict[str, Any]:
+        return {"secretKeyRef": {"name": redis_secret_name(name), "key": key}}
+
+    env += [
+        {
+            "name": "GENCLUSTER_REDIS_URL",
+            "value": f"redis://{redis_service_name(name)}:{REDIS_PORT}",
+        },
+        {"name": "GENCLUSTER_REDIS_USERNAME", "valueFrom": ref("workload-username")},
+        {"name": "GENCLUSTER_REDIS_PASSWORD", "valueFrom": ref("workload-password")},
+        {"name": "GENCLUSTER_REDIS_KEY_PREFIX", "value": redis_key_prefix(name)},
+    ]
+    return env

@@ -1,0 +1,268 @@
+"""The daemon's loop (ClusterLoop) with real loopback pods and a recording stand-in for the API.
+
+The pods are aiohttp servers on their own 127.0.0.x addresses serving /metrics and the
+/admin/batching endpoint; the Kubernetes side is a recorder (the e2e test on the local cluster
+covers the real API calls).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from gencluster.autoscaler import ClusterLoop, persisted_size, pod_ref
+from gencluster.control.events import EventIntent
+from gencluster.control.samples import PodRef
+from gencluster.metrics_source.scrape import new_session
+
+from .loopback import serve
+
+TOKEN = "s3cret"
+
+
+@dataclass
+class FakePod:
+    queue: float = 0.0
+    batch: int = 4
+    served: int = 0
+    latencies: list[float] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
+    pushes: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
+
+    def text(self) -> str:
+        bounds = (0.25, 0.5, 1.0, 2.0, 4.0)
+        lines = [f'gencluster_requests_total{{code="200"}} {self.served}',
+                 f"gencluster_queue_depth {self.queue}", "gencluster_inflight_requests 0",
+                 f"gencluster_batch_size {self.batch}",
+                 'gencluster_gpu_memory_used_bytes{device="cuda:0"} 8e9',
+                 'gencluster_gpu_memory_total_bytes{device="cuda:0"} 16e9',
+                 "gencluster_oom_total 0"]
+        for le in bounds:
+            n = sum(1 for x in self.latencies if x <= le)
+            lines.append(f'gencluster_request_duration_seconds_bucket{{outcome="ok",le="{le}"}} {n}')
+        n = len(self.latencies)
+        lines += [f'gencluster_request_duration_seconds_bucket{{outcome="ok",le="+Inf"}} {n}',
+                  f'gencluster_request_duration_seconds_count{{outcome="ok"}} {n}',
+                  f'gencluster_request_duration_seconds_sum{{outcome="ok"}} {sum(self.latencies)}']
+        for le in (1, 2, 4, 8, 16, 32):
+            k = sum(1 for b in self.batches if b <= le)
+            lines.append(f'gencluster_batch_size_observed_bucket{{le="{le}"}} {k}')
+        lines += [f'gencluster_batch_size_observed_bucket{{le="+Inf"}} {len(self.batches)}',
+                  f"gencluster_batch_size_observed_count {len(self.batches)}",
+                  f"gencluster_batch_size_observed_sum {sum(self.batches)}"]
+        return "\n".join(lines) + "\n"
+
+    def routes(self) -> list[tuple[str, str, Any]]:
+        async def metrics(_: web.Request) -> web.Response:
+            return web.Response(text=self.text())
+
+        async def admin(request: web.Request) -> web.Response:
+            auth = request.headers.get("Authorization")
+            body = await request.json()
+            self.pushes.append((auth, body))
+            if auth != f"Bearer {TOKEN}":
+                return web.Response(status=401)
+            self.batch = body["maxBatchSize"]
+            return web.json_response(body)
+
+        return [("GET", "/metrics", metrics), ("PUT", "/admin/batching", admin)]
+
+
+@dataclass
+class Recorder:
+    persisted: str | None = None
+    scales: list[int] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    events: list[EventIntent] = field(default_factory=list)
+    persisted_docs: list[str] = field(default_factory=list)
+
+    async def scale(self, namespace: str, deployment: str, replicas: int) -> None:
+        assert (namespace, deployment) == ("ns", "gc-workload")
+        self.scales.append(replicas)
+
+    async def read_token(self, namespace: str, secret: str) -> str | None:
+        assert secret == "gc-admin"
+        return TOKEN
+
+    async def read_batching(self, namespace: str, configmap: str) -> str | None:
+        assert configmap == "gc-runtime"
+        return self.persisted
+
+    async def persist_batching(self, namespace: str, configmap: str, document: str) -> None:
+        self.persisted_docs.append(document)
+
+    async def apply_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self.statuses.append(status)
+
+    def emit(self, event: EventIntent) -> None:
+        self.events.append(event)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def spec(port: int, **autoscaling: Any) -> dict[str, Any]:
+    return {"workload": {"image": "x", "port": port},
+            "replicas": {"min": 1, "max": 10},
+            "autoscaling": {"intervalSeconds": 5, **autoscaling},
+            "batching": {"initial": 4, "max": 16, "latencySloMs": 2000},
+            "alerts": {"anomalyDetection": False}}
+
+
+async def test_loop_scales_pushes_batches_persists_and_reports():
+    pods = {"127.0.3.1": FakePod(), "127.0.3.2": FakePod()}
+    refs = [PodRef(f"gc-workload-{i}", f"uid-{i}", ip) for i, ip in enumerate(pods)]
+    rec, clock = Recorder(persisted='{"maxBatchSize": 4, "maxQueueDelayMs": 10}'), Clock()
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        first = await loop.tick(spec(port), 1, refs, 2)
+        assert first.scraped == 2 and first.scaled_to is None and first.status_written
+        # load arrives: deep queues, fast full batches
+        for p in pods.values():
+            p.queue, p.served = 40, 100
+            p.latencies += [0.3] * 100
+            p.batches += [4] * 25
+        clock.t += 5
+        second = await loop.tick(spec(port), 1, refs, 2)
+    assert second.decisions is not None
+    assert rec.scales == [second.decisions.replicas.desired] and rec.scales[0] > 2
+    assert [e.reason for e in rec.events if e.type == "Normal"][:1] == ["ScaledUp"]
+    # the backlog grows each pod's batch size, pushed with the admin token
+    assert second.pushed and all(p.pushes[-1][0] == f"Bearer {TOKEN}" for p in pods.values())
+    assert all(p.batch > 4 for p in pods.values())
+    doc = json.loads(rec.persisted_docs[-1])
+    assert doc["maxBatchSize"] > 4 and doc["maxQueueDelayMs"] == 10
+    status = rec.statuses[-1]
+    assert status["desiredReplicas"] == rec.scales[0] and status["metrics"]["queueDepth"] == 80
+    assert status["lastScale"]["from"] == 2 and status["batchSize"] == doc["maxBatchSize"]
+
+
+async def test_status_is_not_rewritten_when_nothing_changed():
+    pods = {"127.0.3.5": FakePod()}
+    refs = [PodRef("gc-workload-0", "uid-0", "127.0.3.5")]
+    rec, clock = Recorder(), Clock()
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        writes = []
+        for _ in range(4):
+            writes.append((await loop.tick(spec(port), 1, refs, 1)).status_written)
+            clock.t += 5
+        clock.t += 30
+        writes.append((await loop.tick(spec(port), 1, refs, 1)).status_written)
+    assert writes == [True, False, False, False, True]  # metrics refresh after 30 s
+
+
+async def test_disabled_autoscaling_observes_only_and_dead_pods_are_reported():
+    pods = {"127.0.3.9": FakePod(queue=500)}
+    refs = [PodRef("a", "ua", "127.0.3.9"), PodRef("dead", "ud", "127.0.3.10")]
+    rec, clock = Recorder(), Clock()
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        for _ in range(3):
+            report = await loop.tick(spec(port, enabled=False), 1, refs, 1)
+            clock.t += 5
+    assert rec.scales == [] and report.pushed == {} and "dead" in report.failed
+    assert rec.statuses and rec.statuses[-1]["metrics"]["podsReporting"] == 1
+
+
+async def test_prometheus_source_is_used_when_configured():
+    async def query(_: web.Request) -> web.Response:
+        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"__name__": "gencluster_queue_depth", "pod": "a", "namespace": "ns"},
+             "value": [1000.0, "12"]}]}})
+
+    rec, clock = Recorder(), Clock()
+    async with serve({"127.0.3.20": [("POST", "/api/v1/query", query)]}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        s = spec(8080, metrics={"type": "prometheus",
+                                "prometheusUrl": f"http://127.0.3.20:{port}"})
+        report = await loop.tick(s, 1, [PodRef("a", "ua", "10.9.9.9")], 1)
+    assert report.scraped == 1 and rec.statuses[-1]["metrics"]["queueDepth"] == 12
+
+
+def test_pod_ref_and_persisted_size():
+    st = {"podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}
+    assert pod_ref("p", "u", st) == PodRef("p", "u", "10.0.0.1", True)
+    assert not pod_ref("p", "u", {"conditions": st["conditions"]}).ready
+    assert persisted_size('{"maxBatchSize": 9}') == 9
+    assert persisted_size("garbage") is None and persisted_size(None) is None
+
+
+class FakeKube:
+    """The subset of gencluster.kube.client.Kube the daemon's KopfKubeOps calls."""
+
+    def __init__(self) -> None:
+        self.status: list[dict[str, Any]] = []
+        self.applied: list[dict[str, Any]] = []
+        self.scaled: list[int] = []
+
+    async def get(self, api_version: str, kind: str, name: str, namespace: str | None = None):
+        if kind == "Secret":
+            return {"data": {"token": "czNjcmV0"}}  # base64 of s3cret
+        return {"data": {"batching.json": '{"maxBatchSize": 5, "maxQueueDelayMs": 10}'}}
+
+    async def apply(self, obj: dict[str, Any], field_manager: str) -> dict[str, Any]:
+        assert field_manager == "gencluster-control"
+        self.applied.append(obj)
+        return obj
+
+    async def apply_status(self, api_version, kind, name, namespace, status, field_manager):
+        assert (api_version, kind, field_manager) == (
+            "orfeas.ai/v1alpha1", "GenerationCluster", "gencluster-control")
+        self.status.append(status)
+        return {}
+
+    async def patch_scale(self, api_version, kind, name, namespace, replicas):
+        self.scaled.append(replicas)
+        return {}
+
+
+async def test_kopf_daemon_runs_ticks_from_the_indexes_until_cancelled(monkeypatch):
+    import asyncio
+    import logging
+    from types import SimpleNamespace
+
+    from gencluster import autoscaler as a
+
+    pods = {"127.0.3.30": FakePod(queue=1)}
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port:
+        raw_pod = {"podIP": "127.0.3.30", "conditions": [{"type": "Ready", "status": "True"}]}
+        idx = a.gencluster_workload_pods(name="gc-workload-x", namespace="ns", uid="u1",
+                                         labels={a.INSTANCE: "gc"}, status=raw_pod, meta={})
+        gone = a.gencluster_workload_pods(name="old", namespace="ns", uid="u0",
+                                          labels={a.INSTANCE: "gc"}, status=raw_pod,
+                                          meta={"deletionTimestamp": "now"})
+        reps = a.gencluster_workload_replicas(namespace="ns", labels={a.INSTANCE: "gc"},
+                                              spec={"replicas": 1})
+        assert gone == {}
+        kube = FakeKube()
+        events: list[EventIntent] = []  # kopf.event needs a running operator
+        monkeypatch.setattr(a.KopfKubeOps, "emit", lambda self, e: events.append(e))
+        task = asyncio.create_task(a.autoscaler(
+            name="gc", namespace="ns", body={}, spec=spec(port), meta={"generation": 1},
+            memo=SimpleNamespace(kube=kube), logger=logging.getLogger("test"),
+            gencluster_workload_pods={k: [v] for k, v in idx.items()},
+            gencluster_workload_replicas={k: [v] for k, v in reps.items()}))
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if kube.status:
+                break
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await a.close_session()
+    assert kube.status and kube.status[0]["metrics"]["podsReporting"] == 1
+    # the persisted size (5) was read back; the pod runs 4, which the loop adopts and reports
+    assert [e.reason for e in events] == ["BatchSizeChanged"] and "5 -> 4" in events[0].message
+    assert kube.status[0]["batchSize"] == 4 and kube.applied[0]["data"]["batching.json"]

@@ -1,0 +1,118 @@
+"""`gencluster serve`: parse settings, run the HTTP server, shut down gracefully on SIGTERM.
+
+Why listen before the model is loaded: /healthz answers at once (the kubelet's liveness probe
+must not kill a pod that is loading), while /readyz stays 503 until the model is warm.
+On SIGTERM: /readyz -> 503 and new generate requests -> 503 at once, queued and running requests
+finish, then the process exits, all inside GENCLUSTER_SHUTDOWN_GRACE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+
+import torch
+from aiohttp import web
+
+from .admin import AdminAuth
+from .config import ConfigError, Settings, parse_settings
+from .http_api import build_app
+from .service import Service, cpu_quota
+
+log = logging.getLogger("gencluster_workload")
+
+CLOSE_RESERVE_S = 1.0  # of the grace period, kept for closing sockets and Redis
+
+
+def _configure_torch(settings: Settings) -> int:
+    threads = settings.torch_threads or cpu_quota()
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):  # already set in this process
+        torch.set_num_interop_threads(1)
+    return threads
+
+
+async def serve(settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    threads = _configure_torch(settings)
+    service = Service(settings)
+    auth = AdminAuth(settings.admin_token, settings.admin_token_file)
+    runner = web.AppRunner(
+        build_app(service, auth),
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=max(0.1, settings.shutdown_grace_seconds),
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    await site.start()
+    log.info(
+        "listening on %s:%d (device %s, %d torch threads, admin API %s)",
+        settings.host,
+        settings.port,
+        service.device,
+        threads,
+        "on" if auth.enabled else "off",
+    )
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    starting = loop.create_task(service.start(), name="start")
+    stopping = loop.create_task(stop.wait(), name="stop")
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if starting.done() and starting.exception() is not None:
+        log.error("model failed to start: %s", starting.exception(), exc_info=starting.exception())
+        stopping.cancel()
+        await runner.cleanup()
+        await service.close(0)
+        return 1
+    await stopping
+
+    t0 = time.monotonic()
+    grace = settings.shutdown_grace_seconds
+    log.info(
+        "SIGTERM: draining (grace %.1fs, %d queued, %d in flight)",
+        grace,
+        service.batcher.depth if service.batcher else 0,
+        service.inflight,
+    )
+    service.begin_drain()
+    if not starting.done():
+        starting.cancel()
+    try:
+        await asyncio.wait_for(service.wait_drained(), max(0.0, grace - CLOSE_RESERVE_S))
+        log.info("drained in %.2fs", time.monotonic() - t0)
+    except TimeoutError:
+        log.warning("grace period over: %d queued requests get 503", service.abandon_queue())
+    remaining = max(0.1, grace - (time.monotonic() - t0))
+    await service.close(flush_s=min(0.5, remaining / 2))
+    await runner.cleanup()
+    log.info("stopped after %.2fs", time.monotonic() - t0)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `gencluster serve` (gencluster.cli) and `python -m gencluster_workload`."""
+    try:
+        settings = parse_settings(sys.argv[1:] if argv is None else list(argv))
+    except ConfigError as exc:
+        print(f"gencluster serve: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, or argparse's own usage error
+        return exc.code if isinstance(exc.code, int) else 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    log.info("settings: %s", settings.redacted())
+    try:
+        return asyncio.run(serve(settings))
+    except (OSError, RuntimeError) as exc:  # the port is taken; GENCLUSTER_DEVICE=cuda, no GPU
+        log.error("cannot serve: %s", exc)
+        return 1
