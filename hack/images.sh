@@ -129,10 +129,23 @@ cmd_import() {  # TAG...
 # digest, so the multi-GB dependency layers are neither re-read nor re-hashed by containerd.
 import_new_layers() {
   local tag=$1 dir=$TMP/oci-$$
-  rm -rf "$dir"
+  rm -rf "$TMP"/oci-*  # leftovers of an interrupted import (each a whole image)
   podman save --format oci-dir --uncompressed -o "$dir" "$tag" >/dev/null 2>&1 || die "podman save $tag failed"
   $CTR -n k8s.io content ls -q >"$dir.have" || die "ctr content ls failed"
-  python3 - "$dir" "$tag" "$dir.have" <<'PY2' || die "preparing the OCI archive of $tag failed"
+  oci_archive "$dir" "$tag" "$dir.have"
+  if ! $CTR -n k8s.io images import "$dir.tar" >/dev/null 2>"$dir.err"; then
+    # containerd may hold a layer's blob but no longer its unpacked snapshot (garbage
+    # collected with an old image): send every layer then.
+    log "incremental import failed ($(tail -1 "$dir.err")); importing every layer"
+    : >"$dir.have"
+    oci_archive "$dir" "$tag" "$dir.have"
+    $CTR -n k8s.io images import "$dir.tar" >/dev/null || die "ctr import of $tag failed"
+  fi
+  rm -rf "$dir" "$dir.tar" "$dir.have" "$dir.err"
+}
+
+oci_archive() {  # DIR TAG HAVE_FILE: DIR.tar with the blobs whose digests HAVE_FILE lacks
+  python3 - "$@" <<'PY2' || die "preparing the OCI archive of $2 failed"
 import json, os, sys, tarfile
 d, tag, have_file = sys.argv[1:]
 have = set(open(have_file).read().split())
@@ -156,8 +169,6 @@ with tarfile.open(d + ".tar", "w") as tar:
         tar.add(os.path.join(d, name), arcname=name)
 print(f"new layers: {sent / 2**20:.0f} MiB, already in containerd: {skipped / 2**20:.0f} MiB", file=sys.stderr)
 PY2
-  $CTR -n k8s.io images import "$dir.tar" >/dev/null || die "ctr import of $tag failed"
-  rm -rf "$dir" "$dir.tar" "$dir.have"
 }
 
 cmd_wheels() {  # pip download into the wheelhouse (host side, uses the host's trust store)

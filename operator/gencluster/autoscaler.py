@@ -49,7 +49,7 @@ FIELD_MANAGER = "gencluster-control"
 API_VERSION = f"{GROUP}/{VERSION}"
 INSTANCE = "app.kubernetes.io/instance"
 COMPONENT = "app.kubernetes.io/component"
-STATUS_METRICS_SECONDS = 30.0
+STATUS_METRICS_SECONDS = 10.0
 ADMIN_PATH = "/admin/batching"
 
 log = logging.getLogger(__name__)
@@ -171,6 +171,10 @@ class ClusterLoop:
     async def tick(self, raw_spec: Mapping[str, Any], generation: int | None,
                    pods: Sequence[PodRef], current: int | None) -> TickReport:
         report = TickReport(None, 0, {}, None, {}, {}, False)
+        if current is None:
+            # No workload Deployment yet (the reconcile creates it): nothing to control, and
+            # deciding against 0 replicas would announce a scale-up that nobody performs.
+            return report
         spec = self.spec(raw_spec, generation)
         if self.window is None:
             self.window = Window(WindowConfig.for_interval(spec.autoscaling.interval_seconds))
@@ -180,11 +184,10 @@ class ClusterLoop:
         samples = await self._samples(spec, pods, report)
         now = self.clock()
         view = self.window.update(now, samples, pods)
-        replicas = current if current is not None else len(pods)
+        replicas = current
         decisions, self.state = decide(spec, view, replicas, self.state, now, generation)
         report.decisions = decisions
-        if (spec.autoscaling.enabled and current is not None
-                and decisions.replicas.desired != current):
+        if spec.autoscaling.enabled and decisions.replicas.desired != current:
             await self.ops.scale(self.namespace, workload_name(self.name),
                                  decisions.replicas.desired)
             report.scaled_to = decisions.replicas.desired

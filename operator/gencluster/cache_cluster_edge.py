@@ -33,6 +33,10 @@ class _ClusterMemory:
     connector: AdminConnector
     auth: RedisAuth
     health: ClusterHealth | None = None
+    # The last fully healthy observation: failovers are found against it, since the passes in
+    # between may see the shard with its master failing and no replica promoted yet.
+    last_ok: ClusterHealth | None = None
+    failovers_reported: set[str] = field(default_factory=set)
     statefulset_replicas: int | None = None
     pending_events: list[tuple[str, str, str]] = field(default_factory=list)
 
@@ -81,8 +85,14 @@ async def observe_redis_cluster(kube: Kube, name: str, namespace: str, spec: Gen
     mem = _memory(namespace, name, auth)
     result = await converge(addresses, mem.connector, spec.cache.shards, spec.cache.replicas_per_shard,
                             k8s_nodes=k8s_nodes, deadline_s=CONVERGE_DEADLINE_S)
-    events = cluster_events(mem.health, result.health)
+    events = [e for e in cluster_events(mem.health, result.health) if e[1] != "FailoverObserved"]
+    for event in cluster_events(mem.last_ok, result.health):
+        if event[1] == "FailoverObserved" and event[2] not in mem.failovers_reported:
+            mem.failovers_reported.add(event[2])
+            events.append(event)
     mem.health = result.health
+    if result.health.state == "ok":
+        mem.last_ok, mem.failovers_reported = result.health, set()
     mem.statefulset_replicas = statefulset_replicas(
         result.observation, spec.cache.shards, spec.cache.replicas_per_shard)
     status_, reason, message = cache_condition(result.health)

@@ -27,8 +27,8 @@ class DemoSettings:
     namespace: str = "gencluster-demo"
     name: str = "demo"
     image: str = "localhost/gencluster-workload:dev"
-    baseline_rate: float = 5.0
-    spike_factor: float = 12.0
+    baseline_rate: float = 8.0
+    spike_factor: float = 15.0
     baseline_s: float = 20.0
     spike_s: float = 60.0
     recovery_s: float = 20.0
@@ -79,15 +79,18 @@ def demo_manifest(s: DemoSettings) -> dict[str, Any]:
             "replicas": {"min": 1, "max": 4},
             "autoscaling": {
                 "intervalSeconds": 3,
-                "targets": {"latencyP95Ms": 150, "queueDepthPerReplica": 2, "gpuMemoryPercent": 85},
+                "targets": {"latencyP95Ms": 80, "queueDepthPerReplica": 2, "gpuMemoryPercent": 85},
                 "scaleDown": {"stabilizationSeconds": 20, "periodSeconds": 10, "maxPods": 4},
             },
             "batching": {"mode": "adaptive", "min": 1, "max": 16, "initial": 2,
-                         "latencySloMs": 150, "maxQueueDelayMs": 5},
+                         "latencySloMs": 80, "maxQueueDelayMs": 5},
             "cache": {"mode": "standalone", "maxMemoryMiB": 64},
-            "alerts": {"rules": [{"name": "queue-building", "metric": "queueDepth",
-                                  "comparison": "gt", "threshold": 2, "forSeconds": 6,
-                                  "severity": "warning"}]},
+            "alerts": {"rules": [
+                {"name": "p95-over-target", "metric": "latencyP95Ms", "comparison": "gt",
+                 "threshold": 80, "forSeconds": 6, "severity": "warning"},
+                {"name": "queue-building", "metric": "queueDepth", "comparison": "gt",
+                 "threshold": 2, "forSeconds": 6, "severity": "warning"},
+            ]},
         },
     }
 
@@ -194,7 +197,7 @@ async def run_demo(s: DemoSettings, out: Print = print, api_client: Any = None) 
     target = await asyncio.to_thread(cluster_target, s.name, s.namespace)
     cfg = LoadConfig(target=target, profile="spike", rate=s.baseline_rate, spike_factor=s.spike_factor,
                      baseline_s=s.baseline_s, spike_s=s.spike_s, recovery_s=s.recovery_s,
-                     window_s=2.0, pool=2000, zipf=1.0, resolution=48, concurrency=128,
+                     window_s=2.0, pool=20000, zipf=1.0, resolution=96, concurrency=256,
                      timeout_s=20.0, slo_ms=1000.0)
     result.spike_started = time.monotonic() - t0 + s.baseline_s
     result.load_report = await run_profile(cfg)

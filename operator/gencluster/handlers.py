@@ -32,8 +32,10 @@ from .render import names
 from .render.children import (
     Observed,
     Secrets,
+    carried_fields,
     desired_replicas,
     render_children,
+    without_carried,
 )
 from .render.redis import RedisAuth, generate_redis_auth, redis_auth_from_secret
 from .render.workload import ADMIN_TOKEN_KEY, BATCHING_KEY
@@ -125,7 +127,8 @@ async def _write_status(kube: Kube, name: str, namespace: str, current: dict[str
     merged = cond.merge_conditions(old, updates, now, generation)
     mine = {u.type for u in updates}
     status = {**fields, "conditions": [c for c in merged if c["type"] in mine]}
-    await kube.apply_status(API_VERSION, KIND, name, namespace, status, names.FIELD_MANAGER)
+    await kube.apply_status(API_VERSION, KIND, name, namespace, status, names.FIELD_MANAGER,
+                            uid=body["metadata"].get("uid"))
     for t in cond.transitions(old, updates):
         if t.type == cond.CACHE_READY and cache_events_from_edge:
             continue  # the Redis Cluster edge reports CacheReady/CacheDegraded itself
@@ -195,10 +198,11 @@ async def _reconcile(kube: Kube, body: Any, spec: dict[str, Any], meta: dict[str
     applied: list[str] = []
     for obj in desired:
         kopf.adopt(obj, owner=body)
-        digest = _content_hash(obj)
+        digest = _content_hash(without_carried(obj))
         obj["metadata"].setdefault("annotations", {})[HASH_ANNOTATION] = digest
         current = existing.get((obj["kind"], obj["metadata"]["name"]))
-        if current and (current["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) == digest:
+        if (current and (current["metadata"].get("annotations") or {}).get(HASH_ANNOTATION) == digest
+                and carried_fields(current) == carried_fields(obj)):
             continue
         result = await kube.apply(obj, names.FIELD_MANAGER)
         existing[(obj["kind"], obj["metadata"]["name"])] = result

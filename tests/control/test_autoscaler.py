@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gencluster.autoscaler import ClusterLoop, persisted_size, pod_ref
+from gencluster.autoscaler import STATUS_METRICS_SECONDS, ClusterLoop, persisted_size, pod_ref
 from gencluster.control.events import EventIntent
 from gencluster.control.samples import PodRef
 from gencluster.metrics_source.scrape import new_session
@@ -154,12 +154,13 @@ async def test_status_is_not_rewritten_when_nothing_changed():
             new_session() as session:
         loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
         writes = []
-        for _ in range(4):
+        step = STATUS_METRICS_SECONDS / 4
+        for _ in range(3):
             writes.append((await loop.tick(spec(port), 1, refs, 1)).status_written)
-            clock.t += 5
-        clock.t += 30
+            clock.t += step
+        clock.t += STATUS_METRICS_SECONDS
         writes.append((await loop.tick(spec(port), 1, refs, 1)).status_written)
-    assert writes == [True, False, False, False, True]  # metrics refresh after 30 s
+    assert writes == [True, False, False, True]  # metrics alone refresh every STATUS_METRICS_SECONDS
 
 
 async def test_disabled_autoscaling_observes_only_and_dead_pods_are_reported():

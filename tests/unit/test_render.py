@@ -82,6 +82,9 @@ def test_cpu_only_workload_has_no_gpu_limit() -> None:
     assert not _by_kind(objs, "StatefulSet")  # no Redis when the cache is disabled
     env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["GENCLUSTER_DEVICE"] == "cpu" and env["GENCLUSTER_REDIS_MODE"] == "disabled"
+    gpu = _by_kind(_render("g", parse_spec({"workload": {"image": "x"}})), "Deployment")[0]
+    gpu_env = {e["name"]: e.get("value") for e in gpu["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert gpu_env["GENCLUSTER_DEVICE"] == "auto"
 
 
 def test_every_child_is_namespaced_and_labelled() -> None:
@@ -129,3 +132,18 @@ def test_desired_batch_size(batching: dict[str, Any], persisted: str | None, wan
 def test_render_is_deterministic() -> None:
     name, spec = _example("full")
     assert _render(name, spec) == _render(name, spec)
+
+
+def test_carried_fields_are_outside_the_content_hash() -> None:
+    from gencluster.render.children import carried_fields, without_carried
+
+    name, spec = _example("minimal")
+    a = _render(name, spec, Observed(deployment_replicas=2, persisted_batching='{"maxBatchSize": 3, "maxQueueDelayMs": 10}'))
+    b = _render(name, spec, Observed(deployment_replicas=3, persisted_batching='{"maxBatchSize": 5, "maxQueueDelayMs": 10}'))
+    for x, y in zip(a, b, strict=True):
+        assert without_carried(x) == without_carried(y), x["kind"]
+    dep_a = next(o for o in a if o["kind"] == "Deployment")
+    dep_b = next(o for o in b if o["kind"] == "Deployment")
+    assert carried_fields(dep_a) == {"spec.replicas": 2} and carried_fields(dep_b) == {"spec.replicas": 3}
+    cm = next(o for o in b if o["metadata"]["name"] == "minimal-runtime")
+    assert carried_fields(cm) == {"data.batching.json": '{"maxBatchSize": 5, "maxQueueDelayMs": 10}'}

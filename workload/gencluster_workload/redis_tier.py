@@ -130,6 +130,20 @@ class RedisTier:
         log.info("redis (%s) reachable at %s", self.mode, redact_url(self.url))
         return True
 
+    async def keep_connecting(self, max_backoff_s: float = 5.0) -> None:
+        """Connect at start, and keep trying in the background until it works.
+
+        A Redis Cluster is often still forming when the workload starts (the operator joins
+        the pods once they run); waiting for a request to retry would make the first requests
+        of every pod misses for no reason.
+        """
+        backoff = 0.25
+        while not self._ready:
+            if await self.connect():
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(max_backoff_s, backoff * 2)
+
     def _ensure_connecting(self) -> None:
         if self._connecting is None or self._connecting.done():
             self._connecting = asyncio.get_running_loop().create_task(self.connect())

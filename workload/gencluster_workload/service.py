@@ -132,7 +132,7 @@ class Service:
         t0 = time.monotonic()
         self.publish(self.memory.sample())
         if self.cache.l2 is not None:
-            self._tasks.append(loop.create_task(self.cache.l2.connect()))
+            self._tasks.append(loop.create_task(self.cache.l2.keep_connecting()))
         model = await loop.run_in_executor(
             self.device_pool, build_model, self.settings.model_factory, self.device
         )

@@ -67,11 +67,18 @@ class Kube:
         return out.to_dict()
 
     async def apply_status(self, api_version: str, kind: str, name: str, namespace: str,
-                           status: dict[str, Any], field_manager: str) -> dict[str, Any]:
-        """Server-side apply of `status` only; other managers' fields (conditions by type) stay."""
+                           status: dict[str, Any], field_manager: str,
+                           uid: str | None = None) -> dict[str, Any]:
+        """Server-side apply of `status` only; other managers' fields (conditions by type) stay.
+
+        With `uid`, the write is refused (409) if the object was meanwhile deleted and recreated
+        under the same name, so a late pass never reports on its successor.
+        """
         res = await self._resource(api_version, kind)
-        body = {"apiVersion": api_version, "kind": kind,
-                "metadata": {"name": name, "namespace": namespace}, "status": status}
+        meta: dict[str, Any] = {"name": name, "namespace": namespace}
+        if uid:
+            meta["uid"] = uid
+        body = {"apiVersion": api_version, "kind": kind, "metadata": meta, "status": status}
         path = res.status.path(name=name, namespace=namespace)
 
         def call() -> Any:

@@ -10,19 +10,14 @@ Python API (used by `make demo` and the e2e test):
 Load only goes to 127.0.0.0/8, or to a GenerationCluster's addresses in the local cluster.
 """
 
+# The submodule and its function share the name `cluster_target`: importing the function here
+# loads the submodule first, so the package attribute stays the function for good.
+from .cluster_target import cluster_target
 from .config import PROFILES, ConfigError, LoadConfig
 from .profiles import run_profile
 from .report import Report
 from .targets import Target, TargetRefused, check_url, url_target
 from .window import WindowRecord
-
-
-def cluster_target(name: str, namespace: str, via_pods: bool = False) -> Target:
-    """The Target of GenerationCluster namespace/name (imports the Kubernetes client lazily)."""
-    from .cluster_target import cluster_target as resolve
-
-    return resolve(name, namespace, via_pods)
-
 
 __all__ = [
     "PROFILES",

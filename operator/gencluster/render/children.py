@@ -7,6 +7,7 @@ bounds, so a level-triggered re-apply never undoes a scaling or tuning decision.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from ..api.spec import GenerationClusterSpec
 from . import names, workload
 from .redis import RedisAuth, redis_auth_secret, render_redis, workload_redis_env
+from .workload import BATCHING_KEY
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,30 @@ def desired_batch_size(spec: GenerationClusterSpec, observed: Observed) -> int:
     persisted = persisted_batch_size(observed.persisted_batching)
     wanted = persisted if persisted is not None else b.initial
     return max(b.min, min(b.max, wanted))
+
+
+def carried_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """The run-time-owned fields of a child (replica count, persisted batch size).
+
+    The control loop changes these between reconciles; the reconcile compares them directly
+    instead of through the rendered-object hash, so that a scaling decision is not followed by
+    a pointless re-apply of the whole Deployment.
+    """
+    if obj.get("kind") == "Deployment":
+        return {"spec.replicas": (obj.get("spec") or {}).get("replicas")}
+    if obj.get("kind") == "ConfigMap" and BATCHING_KEY in (obj.get("data") or {}):
+        return {f"data.{BATCHING_KEY}": obj["data"][BATCHING_KEY]}
+    return {}
+
+
+def without_carried(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `obj` without its carried fields (what the content hash covers)."""
+    out = copy.deepcopy(obj)
+    if out.get("kind") == "Deployment":
+        out["spec"].pop("replicas", None)
+    elif out.get("kind") == "ConfigMap":
+        (out.get("data") or {}).pop(BATCHING_KEY, None)
+    return out
 
 
 def render_children(name: str, namespace: str, spec: GenerationClusterSpec, observed: Observed,

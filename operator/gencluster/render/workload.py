@@ -51,7 +51,9 @@ def _env(name: str, spec: GenerationClusterSpec, redis_env: list[dict[str, Any]]
         {"name": "GENCLUSTER_PORT", "value": str(w.port)},
         {"name": "GENCLUSTER_MODEL_NAME", "value": w.model.name},
         {"name": "GENCLUSTER_MODEL_VERSION", "value": w.model.version},
-        {"name": "GENCLUSTER_DEVICE", "value": "cuda" if w.gpus_per_replica > 0 else "cpu"},
+        # With GPUs: CUDA when the node has it; on nodes whose GPUs are fakes (the local cluster)
+        # the server runs on the CPU and labels its memory readings device="cpu".
+        {"name": "GENCLUSTER_DEVICE", "value": "auto" if w.gpus_per_replica > 0 else "cpu"},
         {"name": "GENCLUSTER_BATCH_MAX_SIZE", "value": str(spec.batching.initial)},
         {"name": "GENCLUSTER_BATCH_MAX_DELAY_MS", "value": str(spec.batching.max_queue_delay_ms)},
         {"name": "GENCLUSTER_QUEUE_MAX", "value": str(w.queue_max)},
