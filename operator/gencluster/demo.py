@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     kubectl get gencl -n {s.namespace}
     kubectl describe gencl {s.name} -n {s.namespace}
     kubectl get pods -n {s.namespace}
-    gencluster loadtest load --gencluster {s.name} -n {s.namespace} --rate 20 --duration 30
+    .venv/bin/gencluster loadtest load --gencluster {s.name} -n {s.namespace} --rate 20 --duration 30
     make demo-down        # remove the demo and stop the local cluster
 """)
     return 0
