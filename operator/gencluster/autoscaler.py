@@ -42,6 +42,7 @@ from .control.samples import PodRef, PodSample
 from .control.window import Window, WindowConfig
 from .metrics_source.prometheus import PrometheusSource
 from .metrics_source.scrape import Scraper, new_session
+from .render.children import persisted_batch_size
 from .render.names import MANAGED_BY, admin_secret_name, runtime_configmap_name, workload_name
 from .render.workload import ADMIN_TOKEN_KEY, BATCHING_KEY, batching_document
 
@@ -110,11 +111,9 @@ def pod_ref(name: str, uid: str, status: Mapping[str, Any]) -> PodRef:
 
 
 def persisted_size(document: str | None) -> int | None:
-    try:
-        value = json.loads(document or "").get("maxBatchSize")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    """The persisted batch size the loop starts from; a non-positive one counts as absent."""
+    value = persisted_batch_size(document)
+    return value if value is not None and value > 0 else None
 
 
 @dataclass

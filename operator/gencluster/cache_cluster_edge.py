@@ -23,7 +23,8 @@ from .rediscluster import (
     converge,
     statefulset_replicas,
 )
-from .render.redis import RedisAuth
+from .render import names
+from .render.redis import REDIS_PORT, RedisAuth
 
 CONVERGE_DEADLINE_S = 20.0
 
@@ -72,7 +73,7 @@ async def observe_redis_cluster(kube: Kube, name: str, namespace: str, spec: Gen
         return CacheObservation(mode, False, "CacheUnavailable", "no Redis credentials yet",
                                 {"mode": mode, "state": "unavailable"})
     pods: list[dict[str, Any]] = await kube.list(
-        "v1", "Pod", namespace, f"app.kubernetes.io/instance={name},app.kubernetes.io/component=cache")
+        "v1", "Pod", namespace, names.selector_string(name, "cache"))
     # A cluster pod only turns Ready once joined, so join every Running pod with an IP.
     live = [p for p in pods if (p.get("status") or {}).get("podIP")
             and (p.get("status") or {}).get("phase") == "Running"
@@ -80,7 +81,7 @@ async def observe_redis_cluster(kube: Kube, name: str, namespace: str, spec: Gen
     if not live:
         return CacheObservation(mode, False, "CacheBootstrapping", f"{ready}/{want} Redis pods ready",
                                 {"mode": mode, "state": "bootstrapping", "endpoint": endpoint})
-    addresses = {p["metadata"]["name"]: f"{p['status']['podIP']}:6379" for p in live}
+    addresses = {p["metadata"]["name"]: f"{p['status']['podIP']}:{REDIS_PORT}" for p in live}
     k8s_nodes = {p["metadata"]["name"]: (p.get("spec") or {}).get("nodeName", "") for p in live}
     mem = _memory(namespace, name, auth)
     result = await converge(addresses, mem.connector, spec.cache.shards, spec.cache.replicas_per_shard,

@@ -12,7 +12,7 @@ from typing import Any
 from .api.spec import GenerationClusterSpec
 from .health import CacheObservation
 from .kube.client import Kube
-from .render.redis import RedisAuth
+from .render.redis import REDIS_PORT, RedisAuth, redis_service_name, redis_statefulset_name
 
 
 def _statefulset_counts(sts: dict[str, Any] | None) -> tuple[int, int]:
@@ -29,8 +29,8 @@ async def observe_cache(kube: Kube, name: str, namespace: str, spec: GenerationC
     mode = spec.cache.mode
     if mode == "disabled":
         return CacheObservation(mode, True, "CacheDisabled", "", {"mode": mode, "state": "disabled"})
-    endpoint = f"{name}-redis.{namespace}.svc:6379"
-    want, ready = _statefulset_counts(children.get(("StatefulSet", f"{name}-redis")))
+    endpoint = f"{redis_service_name(name)}.{namespace}.svc:{REDIS_PORT}"
+    want, ready = _statefulset_counts(children.get(("StatefulSet", redis_statefulset_name(name))))
     if mode == "standalone":
         ok = want > 0 and ready >= want
         state = "ok" if ok else "unavailable"

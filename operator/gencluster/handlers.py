@@ -37,7 +37,7 @@ from .render.children import (
     render_children,
     without_carried,
 )
-from .render.redis import RedisAuth, generate_redis_auth, redis_auth_from_secret
+from .render.redis import RedisAuth, generate_redis_auth, redis_auth_from_secret, redis_secret_name
 from .render.workload import ADMIN_TOKEN_KEY, BATCHING_KEY
 from .settings import OperatorSettings
 
@@ -113,7 +113,7 @@ def _ensure_secrets(name: str, spec: GenerationClusterSpec,
     admin = _decode(existing.get(("Secret", names.admin_secret_name(name)))).get(ADMIN_TOKEN_KEY)
     redis_auth: RedisAuth | None = None
     if spec.cache.mode != "disabled":
-        data = _decode(existing.get(("Secret", f"{name}-redis-auth")))
+        data = _decode(existing.get(("Secret", redis_secret_name(name))))
         redis_auth = redis_auth_from_secret(data) if data else generate_redis_auth()
     return Secrets(admin_token=admin or pysecrets.token_urlsafe(32), redis_auth=redis_auth)
 
