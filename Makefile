@@ -20,14 +20,16 @@ help: ## this list
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: install
-install: ## create the cached virtualenv (.venv) and install the project in it
+install: deps ## create the cached virtualenv (.venv) and install the project in it
 	@bash hack/venv.sh
 
 .PHONY: lint
-lint: install ## ruff and mypy (strict for the operator core), CRD and chart in sync
-	$(VENV)/bin/ruff check operator workload tests
+lint: install ## ruff and mypy (strict for the operator core), CRD and chart in sync, helm lint
+	$(VENV)/bin/ruff check operator workload tests benchmarks
 	$(VENV)/bin/mypy
 	@$(MAKE) --no-print-directory crds-check
+	@$(MAKE) --no-print-directory chart-lint
+	@$(MAKE) --no-print-directory chart-scan
 
 .PHONY: crds
 crds: install ## regenerate the CRD from the API models, and the chart's copy
@@ -39,9 +41,15 @@ crds-check: install ## fail if crds/ or the chart's copy differ from the API mod
 	@$(VENV)/bin/gencluster crds | diff -u $(CRD) - && diff -u $(CRD) $(CHART)/crds/$(notdir $(CRD)) && echo "CRD in sync"
 
 .PHONY: chart-lint
-chart-lint: binaries ## helm lint, and the rendered chart validated by a real apiserver (dry run)
+chart-lint: deps ## helm lint and helm template (the rendered chart is validated by a real apiserver in tests/api)
+	@bash hack/build-binaries.sh helm
 	$(CLUSTER_BIN)/helm lint $(CHART)
 	$(CLUSTER_BIN)/helm template gencluster $(CHART) --namespace gencluster-system >/dev/null
+
+.PHONY: chart-scan
+chart-scan: deps ## policy scan (checkov) of the rendered chart, every option on; exceptions justified in hack/checkov.yaml
+	@bash hack/build-binaries.sh helm
+	@bash hack/chart-scan.sh
 
 .PHONY: test
 test: install binaries ## every test: unit, workload, control, redis, API and e2e on the local cluster
@@ -62,7 +70,7 @@ undeploy: ## uninstall the operator chart (GenerationClusters and their children
 
 .PHONY: demo
 demo: install cluster-up deploy ## the whole loop on the local cluster: load arrives, the operator reacts
-	$(PY) -m gencluster.demo
+	$(VENV)/bin/gencluster demo
 
 .PHONY: demo-down
 demo-down: ## remove the demo's GenerationCluster, the operator, and stop the local cluster

@@ -24,6 +24,17 @@ for b in $BINARIES; do [[ -x $BIN_DIR/$b ]] || missing="$missing $b"; done
 # Version-keyed: a no-op that re-links the unversioned names when everything is built.
 bash "$HACK_DIR/build-binaries.sh" $BINARIES 2>&1 | sed "/binaries ready/d" >&2 || die "building binaries failed"
 
+# --- one local cluster per machine: another clone's cluster holds the bridge and the ports ----
+for p in /proc/[0-9]*; do
+  exe=$(readlink "$p/exe" 2>/dev/null) || continue
+  [[ $exe == "$BIN_DIR"/kube-apiserver* ]] || continue
+  cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+  if [[ $cmd != *"$CLUSTER_DIR/"* ]]; then
+    other=$(sed -n 's#.*--client-ca-file=\([^ ]*\)/pki/ca.crt.*#\1#p' <<<"$cmd")
+    die "a local cluster from another directory (${other:-unknown}) is running (kube-apiserver pid ${p#/proc/}): stop it with 'make cluster-down' in that clone, or use it with CLUSTER_DIR=${other:-<its .cluster>}"
+  fi
+done
+
 mkdir -p "$RUN_DIR" "$LOG_DIR" "$CONF_DIR" "$CLUSTER_DIR/bin"
 ln -sfn "$BIN_DIR/kubectl" "$CLUSTER_DIR/bin/kubectl"
 ln -sfn "$BIN_DIR/helm" "$CLUSTER_DIR/bin/helm"

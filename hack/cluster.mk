@@ -7,10 +7,10 @@ GENCLUSTER_HACK := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 deps: ## install the Debian packages the local cluster and image builds need
 	bash $(GENCLUSTER_HACK)/install-deps.sh
 
-binaries: ## build (once, cached in $GENCLUSTER_CACHE/bin) the Kubernetes, etcd, CoreDNS, helm binaries
+binaries: deps ## build (once, cached in $GENCLUSTER_CACHE/bin) the Kubernetes, etcd, CoreDNS, helm binaries
 	bash $(GENCLUSTER_HACK)/build-binaries.sh
 
-cluster-up: ## start the local cluster (idempotent); GPUS=8 fake nvidia.com/gpu
+cluster-up: deps binaries ## start the local cluster (idempotent); GPUS=8 fake nvidia.com/gpu
 	bash $(GENCLUSTER_HACK)/cluster-up.sh
 
 cluster-down: ## stop the local cluster and clean the host (PURGE=1: also certs; PURGE_IMAGES=1: images)
@@ -22,10 +22,10 @@ cluster-purge: ## cluster-down and remove .cluster entirely
 cluster-status: ## components, memory, node, fake GPUs
 	bash $(GENCLUSTER_HACK)/cluster-status.sh
 
-images: ## build the base, operator and workload images and import them into the node
+images: deps binaries ## build the base, operator and workload images and import them into the node
 	bash $(GENCLUSTER_HACK)/images.sh all
 
-image-import: ## import IMAGES="localhost/x:dev ..." (already built with podman) into the node
+image-import: deps binaries ## import IMAGES="localhost/x:dev ..." (already built with podman) into the node
 	bash $(GENCLUSTER_HACK)/images.sh import $(IMAGES)
 
 kind-up: ## for Docker users: a kind cluster with the same node labels

@@ -8,6 +8,7 @@
 #   hack/images.sh import TAG...   # podman save | ctr import, skipped when containerd has the same ID
 #   hack/images.sh wheels REQ...   # pip download requirement files/specs into the wheelhouse
 #   hack/images.sh pause           # the pod sandbox image (used by cluster-up)
+#   hack/images.sh jaeger          # Jaeger all-in-one (trace backend of the tracing e2e test)
 #
 # Podman's storage and config live under $GENCLUSTER_CACHE/podman (not the host's defaults).
 # RUN steps use the host's network (--network=host: no podman bridge, NAT or iptables rules);
@@ -25,6 +26,7 @@ BASE_IMAGE=${BASE_IMAGE:-localhost/gencluster-base:bookworm}
 OPERATOR_IMAGE=${OPERATOR_IMAGE:-localhost/gencluster-operator:dev}
 WORKLOAD_IMAGE=${WORKLOAD_IMAGE:-localhost/gencluster-workload:dev}
 REDIS_IMAGE=${REDIS_IMAGE:-localhost/gencluster-redis:dev}
+JAEGER_IMAGE=${JAEGER_IMAGE:-localhost/gencluster-jaeger:dev}
 PODMAN_DIR=$GENCLUSTER_CACHE/podman
 WHEELS=$GENCLUSTER_CACHE/wheels
 PIP_CACHE=$GENCLUSTER_CACHE/pip-cache
@@ -52,8 +54,10 @@ EOF
 setup_podman
 
 timed() {  # timed DESCRIPTION COMMAND...
-  local what=$1 start; shift; start=$(now_ms)
-  log "$what ..."
+  local what=$1 start last; shift; start=$(now_ms)
+  # How long the same step took last time on this machine (a cold build is much longer).
+  last=$({ grep -F " $what " "$GENCLUSTER_CACHE/image-timings.log" 2>/dev/null || true; } | tail -1 | awk '{print int($(NF-1) / 1000)}')
+  log "$what ...${last:+ (last time ${last} s)}"
   "$@"
   local ms=$(($(now_ms) - start))
   log "$what: done in $((ms / 1000)).$(((ms % 1000) / 100)) s"
@@ -190,6 +194,22 @@ cmd_pause() {
   rm -f "$archive"
 }
 
+# Jaeger all-in-one (built from its Go module by build-binaries.sh) as a one-layer image: the
+# trace backend the tracing e2e test runs in the cluster. Real clusters use Jaeger's own images.
+cmd_jaeger() {
+  containerd_up || die "the node's containerd is not running"
+  [[ -x $BIN_DIR/jaeger ]] || bash "$HACK_DIR/build-binaries.sh" jaeger
+  local bin; bin=$(readlink -f "$BIN_DIR/jaeger")
+  local archive=$TMP/jaeger-$$.tar id
+  id=$(python3 "$HACK_DIR/mkimage.py" --tag "$JAEGER_IMAGE" --out "$archive" --file "$bin:/jaeger:0755" \
+    --entrypoint /jaeger --user 10001:10001)
+  if [[ $(containerd_id "$JAEGER_IMAGE" || true) != "$id" ]]; then
+    $CTR -n k8s.io images import "$archive" >/dev/null
+    log "imported $JAEGER_IMAGE ($id)"
+  fi
+  rm -f "$archive"
+}
+
 cmd_all() {
   cmd_base
   local built=() image dockerfile
@@ -198,6 +218,8 @@ cmd_all() {
   for pair in "$OPERATOR_IMAGE=operator/Dockerfile" "$WORKLOAD_IMAGE=workload/Dockerfile" \
               "$REDIS_IMAGE=hack/images/redis.Dockerfile"; do
     image=${pair%%=*} dockerfile=$REPO_ROOT/${pair#*=}
+    # The operator ships the dashboard's charting library, fetched from npm (never committed).
+    if [[ $image == "$OPERATOR_IMAGE" ]]; then bash "$HACK_DIR/dashboard-assets.sh"; fi
     cmd_build "$image" "$dockerfile"; built+=("$image")
   done
   if containerd_up; then cmd_import "${built[@]}"; else log "cluster is down: images built, not imported (run 'make images' again after 'make cluster-up')"; fi
@@ -211,6 +233,7 @@ case $sub in
   import) cmd_import "$@" ;;
   wheels) cmd_wheels "$@" ;;
   pause) cmd_pause ;;
+  jaeger) cmd_jaeger ;;
   podman) podman "$@" ;;  # podman with the project's storage, e.g. `hack/images.sh podman images`
-  *) die "unknown subcommand $sub (all|base|build|import|wheels|pause|podman)" ;;
+  *) die "unknown subcommand $sub (all|base|build|import|wheels|pause|jaeger|podman)" ;;
 esac

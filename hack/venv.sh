@@ -22,7 +22,11 @@ if [[ ! -x $venv/bin/gencluster-deps-ok ]]; then
   "$venv/bin/pip" install -q --upgrade pip
   # Dependencies only (from pyproject), so the cached venv never pins a clone's path.
   echo "$requirements" >"$venv/requirements.txt"
-  "$venv/bin/pip" install --progress-bar off -r "$venv/requirements.txt"
+  # The pip cache is the one the image builds mount (hack/images.sh): torch and its CUDA wheels
+  # (several GB) are downloaded once for the venv and the workload image together.
+  echo "[venv] installing $(wc -l <"$venv/requirements.txt") pinned requirements (torch: ~3 GB of wheels; 3-5 min cold)" >&2
+  PIP_CACHE_DIR=$CACHE/pip-cache "$venv/bin/pip" install --progress-bar off -r "$venv/requirements.txt" \
+    | grep --line-buffered -E '^(Collecting|Successfully)' | sed -u 's/^/[venv] /' >&2
   printf '#!/bin/sh\n' >"$venv/bin/gencluster-deps-ok"; chmod +x "$venv/bin/gencluster-deps-ok"
 fi
 ln -sfn "$venv" "$root/.venv"

@@ -1,3 +1,3 @@
 """Shared pytest configuration. Fixture plugins live in tests/fixtures/."""
 
-pytest_plugins = ["fixtures.cluster"]
+pytest_plugins = ["fixtures.cluster", "fixtures.operator"]

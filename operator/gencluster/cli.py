@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 
 def _operator(argv: list[str]) -> int:
-    from .operator_main import main
+    from .edge.main import main
 
     return int(main(argv))
 
@@ -31,6 +31,12 @@ def _simulate(argv: list[str]) -> int:
 
 def _loadtest(argv: list[str]) -> int:
     from .loadtest.cli import main
+
+    return int(main(argv))
+
+
+def _demo(argv: list[str]) -> int:
+    from .demo import main
 
     return int(main(argv))
 
@@ -56,6 +62,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "serve": (_serve, "run the generation server (the workload)"),
     "simulate": (_simulate, "replay a load trace against autoscaling policies"),
     "loadtest": (_loadtest, "drive load at a GenerationCluster or URL and report"),
+    "demo": (_demo, "run the narrated demo against the local cluster (make demo)"),
     "crds": (_crds, "print the CRD generated from the API models"),
 }
 

@@ -1,4 +1,4 @@
-"""`make demo`: the whole loop on the local cluster, narrated.
+"""`gencluster demo` (what `make demo` runs): the whole loop on the local cluster, narrated.
 
 Applies a GenerationCluster with short windows, waits for it to be Ready, drives a spike of load
 at its Service with the load tester, and prints a timeline (replicas, batch size, p95, GPU memory,
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import GROUP, PLURAL, VERSION
+from . import API_VERSION, GROUP, PLURAL, VERSION
 
 Print = Callable[[str], None]
 
@@ -69,7 +69,7 @@ class DemoResult:
 def demo_manifest(s: DemoSettings) -> dict[str, Any]:
     """Short windows so the loop is visible within minutes; limits sized for a 2-core machine."""
     return {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "GenerationCluster",
+        "apiVersion": API_VERSION, "kind": "GenerationCluster",
         "metadata": {"name": s.name, "namespace": s.namespace},
         "spec": {
             "workload": {"image": s.image, "imagePullPolicy": "Never", "gpusPerReplica": 1,
@@ -223,7 +223,7 @@ async def run_demo(s: DemoSettings, out: Print = print, api_client: Any = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gencluster.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gencluster demo", description=__doc__)
     parser.add_argument("--out", default="out/demo", help="where the load report goes")
     args = parser.parse_args(argv)
     s = DemoSettings(out_dir=args.out)

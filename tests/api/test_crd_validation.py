@@ -44,6 +44,12 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("no-workload", {"replicas": {"min": 1}}, "spec.workload: Required value"),
     ("empty-image", _with("workload.image", ""), "spec.workload.image"),
     ("low-port", _with("workload.port", 80), "spec.workload.port"),
+    ("low-admin-port", _with("workload.adminPort", 80), "spec.workload.adminPort"),
+    ("high-admin-port", _with("workload.adminPort", 65536), "spec.workload.adminPort"),
+    ("admin-port-is-default-port", _with("workload.adminPort", 8080),
+     "workload.adminPort must differ from workload.port"),
+    ("admin-port-is-port", _with("workload", {"image": "x", "port": 9000, "adminPort": 9000}),
+     "workload.adminPort must differ from workload.port"),
     ("too-many-gpus", _with("workload.gpusPerReplica", 17), "spec.workload.gpusPerReplica"),
     ("negative-gpus", _with("workload.gpusPerReplica", -1), "spec.workload.gpusPerReplica"),
     ("pull-policy", _with("workload.imagePullPolicy", "Sometimes"), "spec.workload.imagePullPolicy"),
@@ -65,11 +71,56 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("cache-mode", _with("cache", {"mode": "memcached"}), "spec.cache.mode"),
     ("cluster-shards", _with("cache", {"mode": "cluster", "shards": 2}), "cache.shards must be at least 3"),
     ("cache-memory", _with("cache", {"maxMemoryMiB": 1}), "spec.cache.maxMemoryMiB"),
-    ("rule-metric", _with("alerts", {"rules": [{**RULE, "metric": "temperature"}]}), "spec.alerts.rules[0].metric"),
+    ("rule-metric", _with("alerts", {"rules": [{**RULE, "metric": "temperature{"}]}), "spec.alerts.rules[0].metric"),
+    ("rule-matcher", _with("alerts", {"rules": [{**RULE, "metric": "temp{zone=eu}"}]}), "spec.alerts.rules[0].metric"),
+    ("rule-quantile-builtin", _with("alerts", {"rules": [{**RULE, "aggregation": "p95"}]}),
+     "quantile aggregations apply to custom (histogram) metrics"),
+    ("rule-threshold", _with("alerts", {"rules": [{**RULE, "metric": "temp", "threshold": "1.2.3"}]}),
+     "spec.alerts.rules[0].threshold"),
+    ("custom-metric", _with("autoscaling", {"targets": {"custom": [{"metric": "9lives", "target": 1}]}}),
+     "spec.autoscaling.targets.custom[0].metric"),
+    ("custom-aggregation", _with("autoscaling", {"targets": {"custom": [{"metric": "x", "aggregation": "median", "target": 1}]}}),
+     "spec.autoscaling.targets.custom[0].aggregation"),
+    ("custom-target", _with("autoscaling", {"targets": {"custom": [{"metric": "x", "target": "lots"}]}}),
+     "spec.autoscaling.targets.custom[0].target"),
     ("rule-comparison", _with("alerts", {"rules": [{**RULE, "comparison": "eq"}]}), "spec.alerts.rules[0].comparison"),
     ("rule-name", _with("alerts", {"rules": [{**RULE, "name": "Bad_Name"}]}), "spec.alerts.rules[0].name"),
     ("rule-duplicate", _with("alerts", {"rules": [RULE, RULE]}), "spec.alerts.rules[1]"),
     ("unknown-field", {**BASE, "replicaz": {"min": 1}}, "spec.replicaz"),
+    # Embedded Kubernetes types, validated as Kubernetes validates them (else the pod is refused
+    # after admission, where the user sees it only in status).
+    ("toleration-no-key", _with("workload.tolerations", [{"operator": "Equal", "value": "x"}]),
+     "a toleration without a key must use operator Exists"),
+    ("toleration-exists-value", _with("workload.tolerations", [{"key": "k", "operator": "Exists", "value": "v"}]),
+     "operator Exists must not set a value"),
+    ("toleration-seconds", _with("workload.tolerations", [{"key": "k", "effect": "NoSchedule", "tolerationSeconds": 5}]),
+     "tolerationSeconds applies only to effect NoExecute"),
+    ("toleration-key", _with("workload.tolerations", [{"key": "bad key!", "operator": "Exists"}]),
+     "key must be a qualified name"),
+    ("toleration-effect", _with("workload.tolerations", [{"key": "k", "effect": "NoRun"}]),
+     "spec.workload.tolerations[0].effect"),
+    ("toleration-value", _with("workload.tolerations", [{"key": "k", "value": "has space"}]),
+     "spec.workload.tolerations[0].value"),
+    ("node-selector-key", _with("workload.nodeSelector", {"bad key": "v"}), "nodeSelector keys must be label keys"),
+    ("node-selector-prefix", _with("workload.nodeSelector", {"a/b/c": "v"}), "nodeSelector keys must be label keys"),
+    ("node-selector-value", _with("workload.nodeSelector", {"k": "bad value!"}), "spec.workload.nodeSelector.k"),
+    ("env-reserved", _with("workload.env", [{"name": "GENCLUSTER_PORT", "value": "1"}]),
+     "this variable is set by the operator"),
+    ("env-admin-port", _with("workload.env", [{"name": "GENCLUSTER_ADMIN_PORT", "value": "1"}]),
+     "this variable is set by the operator"),
+    ("env-both", _with("workload.env", [{"name": "X", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]),
+     "set either value or valueFrom, not both"),
+    ("env-secret-name", _with("workload.env", [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "Bad_Name", "key": "k"}}}]),
+     "spec.workload.env[0].valueFrom.secretKeyRef.name"),
+    ("env-secret-key", _with("workload.env", [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "bad key"}}}]),
+     "spec.workload.env[0].valueFrom.secretKeyRef.key"),
+    ("quantity-format", _with("workload.resources", {"requests": {"cpu": "1.2.3"}}),
+     "every value must be a Kubernetes quantity"),
+    ("quantity-negative", _with("workload.resources", {"limits": {"memory": "-1Gi"}}), "quantities must not be negative"),
+    ("request-over-limit", _with("workload.resources", {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}),
+     "each request must be less than or equal to its limit"),
+    ("resource-name", _with("workload.resources", {"requests": {"gpu": "1"}}), "resource names must be cpu, memory"),
+    ("image-space", _with("workload.image", "repo/image with-space"), "spec.workload.image"),
 ]
 
 
@@ -79,6 +130,22 @@ def test_invalid_spec_is_rejected_naming_the_field(cluster, namespace: str, case
     proc = _create(cluster, namespace, _obj(case, spec))
     assert proc.returncode != 0, f"{case} was accepted"
     assert expected in proc.stderr, proc.stderr
+
+
+BAD_NAMES = [
+    ("a" * 47, "metadata.name must be at most 46 characters"),
+    ("9-lives", "metadata.name must be a DNS-1035 label"),
+    ("a.b", "metadata.name must be a DNS-1035 label"),
+]
+
+
+@pytest.mark.parametrize(("name", "expected"), BAD_NAMES, ids=["too-long", "digit-first", "dotted"])
+def test_names_children_cannot_carry_are_rejected(cluster, namespace: str, name: str,  # type: ignore[no-untyped-def]
+                                                  expected: str) -> None:
+    proc = _create(cluster, namespace, _obj(name, BASE))
+    assert proc.returncode != 0, f"{name} was accepted"
+    assert expected in proc.stderr, proc.stderr
+    assert _create(cluster, namespace, _obj("a" * 46, BASE)).returncode == 0
 
 
 @pytest.mark.parametrize("example", ["minimal.yaml", "full.yaml"])

@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from gencluster.autoscaler import STATUS_METRICS_SECONDS, ClusterLoop, persisted_size, pod_ref
 from gencluster.control.events import EventIntent
 from gencluster.control.samples import PodRef
+from gencluster.edge.control_loop import STATUS_METRICS_SECONDS, ClusterLoop, persisted_size, pod_ref
 from gencluster.metrics_source.scrape import new_session
 
-from .loopback import serve
+from .loopback import serve, workload
 
 TOKEN = "s3cret"
 
@@ -31,6 +31,8 @@ class FakePod:
     latencies: list[float] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
     pushes: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)
+    ready: bool = True  # readiness as PUT /admin/readiness set it
+    readiness_calls: list[bool] = field(default_factory=list)
 
     def text(self) -> str:
         bounds = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -68,7 +70,19 @@ class FakePod:
             self.batch = body["maxBatchSize"]
             return web.json_response(body)
 
-        return [("GET", "/metrics", metrics), ("PUT", "/admin/batching", admin)]
+        async def readiness(request: web.Request) -> web.Response:
+            if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+                return web.Response(status=401)
+            if request.method == "PUT":
+                body = await request.json()
+                assert body["ready"] or body["leaseSeconds"] >= 30  # never unready for good
+                self.ready = body["ready"]
+                self.readiness_calls.append(self.ready)
+            return web.json_response({"ready": self.ready, "queued": int(self.queue),
+                                      "inflight": 0})
+
+        return [("GET", "/metrics", metrics), ("PUT", "/admin/batching", admin),
+                ("GET", "/admin/readiness", readiness), ("PUT", "/admin/readiness", readiness)]
 
 
 @dataclass
@@ -78,6 +92,7 @@ class Recorder:
     statuses: list[dict[str, Any]] = field(default_factory=list)
     events: list[EventIntent] = field(default_factory=list)
     persisted_docs: list[str] = field(default_factory=list)
+    annotations: list[tuple[str, dict[str, str | None]]] = field(default_factory=list)
 
     async def scale(self, namespace: str, deployment: str, replicas: int) -> None:
         assert (namespace, deployment) == ("ns", "gc-workload")
@@ -97,6 +112,10 @@ class Recorder:
     async def apply_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.statuses.append(status)
 
+    async def annotate_pod(self, namespace: str, pod: str, annotations: Any) -> None:
+        assert namespace == "ns"
+        self.annotations.append((pod, dict(annotations)))
+
     def emit(self, event: EventIntent) -> None:
         self.events.append(event)
 
@@ -110,7 +129,7 @@ class Clock:
 
 
 def spec(port: int, **autoscaling: Any) -> dict[str, Any]:
-    return {"workload": {"image": "x", "port": port},
+    return {"workload": workload(port),
             "replicas": {"min": 1, "max": 10},
             "autoscaling": {"intervalSeconds": 5, **autoscaling},
             "batching": {"initial": 4, "max": 16, "latencySloMs": 2000},
@@ -178,10 +197,11 @@ async def test_disabled_autoscaling_observes_only_and_dead_pods_are_reported():
 
 
 async def test_prometheus_source_is_used_when_configured():
-    async def query(_: web.Request) -> web.Response:
-        return web.json_response({"status": "success", "data": {"resultType": "vector", "result": [
+    async def query(_: web.Request) -> web.Response:  # the wiring; tests/control/
+        # test_prometheus_source.py runs the source against the real Prometheus
+        return web.json_response({"status": "success", "data": {"resultType": "matrix", "result": [
             {"metric": {"__name__": "gencluster_queue_depth", "pod": "a", "namespace": "ns"},
-             "value": [1000.0, "12"]}]}})
+             "values": [[985.0, "10"], [1000.0, "12"]]}]}})
 
     rec, clock = Recorder(), Clock()
     async with serve({"127.0.3.20": [("POST", "/api/v1/query", query)]}) as port, \
@@ -191,6 +211,8 @@ async def test_prometheus_source_is_used_when_configured():
                                 "prometheusUrl": f"http://127.0.3.20:{port}"})
         report = await loop.tick(s, 1, [PodRef("a", "ua", "10.9.9.9")], 1)
     assert report.scraped == 1 and rec.statuses[-1]["metrics"]["queueDepth"] == 12
+    # the scrape interval (15 s) it learnt from the samples sets the staleness: 2 x 15 + 5 s
+    assert loop.window is not None and loop.window.config.stale_after_s == 35.0
 
 
 def test_pod_ref_and_persisted_size():
@@ -229,31 +251,54 @@ class FakeKube:
         self.scaled.append(replicas)
         return {}
 
+    async def patch_merge(self, api_version, kind, name, namespace, body):
+        self.applied.append({"patched": (api_version, kind, name, namespace), **body})
+        return {}
 
-async def test_kopf_daemon_runs_ticks_from_the_indexes_until_cancelled(monkeypatch):
+
+async def test_kopf_ops_annotate_pods_with_a_merge_patch():
+    from gencluster.edge.control_loop import KopfKubeOps
+
+    kube = FakeKube()
+    ops = KopfKubeOps(kube, {})
+    await ops.annotate_pod("ns", "gc-workload-1", {"controller.kubernetes.io/pod-deletion-cost": "-1000"})
+    await ops.annotate_pod("ns", "gc-workload-1", {"controller.kubernetes.io/pod-deletion-cost": None})
+    assert kube.applied == [
+        {"patched": ("v1", "Pod", "gc-workload-1", "ns"),
+         "metadata": {"annotations": {"controller.kubernetes.io/pod-deletion-cost": v}}}
+        for v in ("-1000", None)]
+
+
+async def test_kopf_daemon_runs_ticks_from_the_indexes_until_cancelled():
     import asyncio
     import logging
     from types import SimpleNamespace
 
-    from gencluster import autoscaler as a
+    from gencluster.dashboard.model import Board
+    from gencluster.edge import control_loop as a
+    from gencluster.edge.events import EventRecorder
+    from gencluster.metrics_source.scrape import new_session as open_session
+    from gencluster.render.names import INSTANCE_LABEL
 
     pods = {"127.0.3.30": FakePod(queue=1)}
     async with serve({ip: p.routes() for ip, p in pods.items()}) as port:
         raw_pod = {"podIP": "127.0.3.30", "conditions": [{"type": "Ready", "status": "True"}]}
         idx = a.gencluster_workload_pods(name="gc-workload-x", namespace="ns", uid="u1",
-                                         labels={a.INSTANCE: "gc"}, status=raw_pod, meta={})
+                                         labels={INSTANCE_LABEL: "gc"}, status=raw_pod, meta={})
         gone = a.gencluster_workload_pods(name="old", namespace="ns", uid="u0",
-                                          labels={a.INSTANCE: "gc"}, status=raw_pod,
+                                          labels={INSTANCE_LABEL: "gc"}, status=raw_pod,
                                           meta={"deletionTimestamp": "now"})
-        reps = a.gencluster_workload_replicas(namespace="ns", labels={a.INSTANCE: "gc"},
+        reps = a.gencluster_workload_replicas(namespace="ns", labels={INSTANCE_LABEL: "gc"},
                                               spec={"replicas": 1})
         assert gone == {}
         kube = FakeKube()
         events: list[EventIntent] = []  # kopf.event needs a running operator
-        monkeypatch.setattr(a.KopfKubeOps, "emit", lambda self, e: events.append(e))
-        task = asyncio.create_task(a.autoscaler(
+        recorder = EventRecorder(post=lambda body, e: events.append(e))
+        session = open_session()
+        task = asyncio.create_task(a.run_cluster_loop(
             name="gc", namespace="ns", body={}, spec=spec(port), meta={"generation": 1},
-            memo=SimpleNamespace(kube=kube), logger=logging.getLogger("test"),
+            memo=SimpleNamespace(kube=kube, events=recorder, session=session, board=Board()),
+            logger=logging.getLogger("test"),
             gencluster_workload_pods={k: [v] for k, v in idx.items()},
             gencluster_workload_replicas={k: [v] for k, v in reps.items()}))
         for _ in range(100):
@@ -262,8 +307,130 @@ async def test_kopf_daemon_runs_ticks_from_the_indexes_until_cancelled(monkeypat
                 break
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        await a.close_session()
+        await session.close()
     assert kube.status and kube.status[0]["metrics"]["podsReporting"] == 1
     # the persisted size (5) was read back; the pod runs 4, which the loop adopts and reports
     assert [e.reason for e in events] == ["BatchSizeChanged"] and "5 -> 4" in events[0].message
     assert kube.status[0]["batchSize"] == 4 and kube.applied[0]["data"]["batching.json"]
+
+
+def loaded_pods(pods: dict[str, FakePod]) -> None:
+    for p in pods.values():
+        p.queue, p.served = 40, p.served + 100
+        p.latencies += [0.3] * 100
+        p.batches += [4] * 25
+
+
+async def test_advisory_mode_decides_reports_and_changes_nothing():
+    pods = {"127.0.3.41": FakePod(), "127.0.3.42": FakePod()}
+    refs = [PodRef(f"gc-workload-{i}", f"uid-{i}", ip) for i, ip in enumerate(pods)]
+    rec, clock = Recorder(persisted='{"maxBatchSize": 4, "maxQueueDelayMs": 10}'), Clock()
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        s = spec(port, mode="advisory")
+        await loop.tick(s, 1, refs, 2)
+        loaded_pods(pods)
+        clock.t += 5
+        report = await loop.tick(s, 1, refs, 2)
+        clock.t += 5
+        await loop.tick(s, 1, refs, 2)
+    assert report.decisions is not None and report.scaled_to is None
+    assert rec.scales == [] and rec.persisted_docs == [] and rec.annotations == []
+    assert all(p.pushes == [] and p.batch == 4 for p in pods.values())
+    reasons = [e.reason for e in rec.events]
+    assert reasons.count("WouldScaleUp") == 1 and reasons.count("WouldChangeBatchSize") == 1
+    assert "ScaledUp" not in reasons and "BatchSizeChanged" not in reasons
+    recommendation = rec.statuses[-1]["recommendation"]
+    assert recommendation["currentReplicas"] == 2 and recommendation["replicas"] > 2
+    assert recommendation["batchSize"] > 4 and rec.statuses[-1]["desiredReplicas"] == 2
+    assert {x["pod"] for x in recommendation["podBatchSizes"]} == {r.name for r in refs}
+
+
+async def test_unschedulable_pods_stop_further_scale_up_until_scheduled():
+    pods = {"127.0.3.45": FakePod(), "127.0.3.46": FakePod()}
+    refs = [PodRef(f"gc-workload-{i}", f"uid-{i}", ip) for i, ip in enumerate(pods)]
+    msg = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."
+    pending = PodRef("gc-workload-9", "uid-9", None, False, msg)
+    rec, clock = Recorder(), Clock()
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        await loop.tick(spec(port), 1, [*refs, pending], 3)
+        for _ in range(3):
+            loaded_pods(pods)
+            clock.t += 5
+            held = await loop.tick(spec(port), 1, [*refs, pending], 3)
+        assert rec.scales == [] and held.decisions is not None
+        assert "held" in held.decisions.replicas.reason
+        warnings = [e for e in rec.events if e.reason == "ScaleUpHeld"]
+        assert len(warnings) == 1 and warnings[0].type == "Warning" and msg in warnings[0].message
+        # the pod is scheduled (it is starting): the loop may scale up again
+        loaded_pods(pods)
+        clock.t += 5
+        free = await loop.tick(spec(port), 1,
+                               [*refs, PodRef("gc-workload-9", "uid-9", None, False)], 3)
+    assert free.decisions is not None and "held" not in free.decisions.replicas.reason
+    desired = free.decisions.replicas.desired
+    assert rec.scales == ([desired] if desired > 3 else [])
+    assert "ScaleUpResumed" in [e.reason for e in rec.events]
+
+
+async def test_scale_down_drains_the_least_loaded_pod_before_the_count_falls():
+    ips = ["127.0.3.51", "127.0.3.52", "127.0.3.53"]
+    pods = {ip: FakePod(queue=q) for ip, q in zip(ips, (2, 0, 1), strict=True)}
+    refs = [PodRef(f"gc-workload-{i}", f"uid-{i}", ip) for i, ip in enumerate(ips)]
+    rec, clock = Recorder(), Clock()
+    s_down = {"stabilizationSeconds": 0, "maxPods": 1, "maxPercent": 1, "periodSeconds": 15}
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        s = spec(port, scaleDown=s_down)
+        first = await loop.tick(s, 1, refs, 3)
+        assert first.decisions is not None and first.decisions.replicas.desired == 2
+        # the least loaded pod (queue 0) is the victim: deletion cost, then readiness off
+        assert rec.scales == [] and rec.annotations == [
+            ("gc-workload-1", {"controller.kubernetes.io/pod-deletion-cost": "-1000"})]
+        assert pods[ips[1]].readiness_calls == [False]
+        assert pods[ips[0]].readiness_calls == pods[ips[2]].readiness_calls == []
+        # still Ready in the API (the probe has not failed yet): no scale-down yet
+        clock.t += 3
+        await loop.tick(s, 1, refs, 3)
+        assert rec.scales == []
+        # not Ready now, and its queue is empty: once settled, the count falls
+        refs[1] = PodRef("gc-workload-1", "uid-1", ips[1], ready=False)
+        clock.t += 3
+        await loop.tick(s, 1, refs, 3)
+        assert rec.scales == []
+        clock.t += 4
+        done = await loop.tick(s, 1, refs, 3)
+        assert rec.scales == [2] and done.scaled_to == 2
+        # the ReplicaSet removed it: nothing left to do, and the next decisions start from 2
+        clock.t += 5
+        await loop.tick(s, 1, [refs[0], refs[2]], 2)
+        assert loop.drain is None
+    assert [e.reason for e in rec.events].count("ScaledDown") == 1
+
+
+async def test_a_drain_is_cancelled_when_load_returns():
+    ips = ["127.0.3.56", "127.0.3.57", "127.0.3.58"]
+    pods = {ip: FakePod() for ip in ips}
+    refs = [PodRef(f"gc-workload-{i}", f"uid-{i}", ip) for i, ip in enumerate(ips)]
+    rec, clock = Recorder(), Clock()
+    s_down = {"stabilizationSeconds": 0, "maxPods": 1, "maxPercent": 1}
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        s = spec(port, scaleDown=s_down)
+        await loop.tick(s, 1, refs, 3)
+        victim = rec.annotations[0][0]
+        loaded_pods(pods)
+        clock.t += 5
+        report = await loop.tick(s, 1, refs, 3)
+    ip = ips[int(victim.rsplit("-", 1)[1])]
+    assert report.decisions is not None and report.decisions.replicas.desired >= 3
+    calls = pods[ip].readiness_calls  # off, renewed with each tick's report, then on again
+    assert calls[0] is False and calls[-1] is True and pods[ip].ready
+    assert rec.annotations[-1] == (victim, {"controller.kubernetes.io/pod-deletion-cost": None})
+    desired = report.decisions.replicas.desired
+    assert rec.scales == ([desired] if desired > 3 else []) and loop.drain is None

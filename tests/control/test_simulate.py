@@ -28,7 +28,8 @@ def test_cli_json_has_the_fields_for_every_policy(tmp_path, capsys):
     trace = write_trace(tmp_path / "t.csv", [10] * 120 + [50] * 180)
     assert main(["--trace", str(trace), "--policy", "all", "--json"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
-    assert [x["policy"] for x in lines] == ["gencluster", "hpa", "keda", "fixed:4"]
+    assert [x["policy"] for x in lines] == ["gencluster", "hpa", "keda", "kpa", "fixed:4",
+                                            "oracle"]
     for x in lines:
         assert set(x) >= FIELDS
         assert x["gpu_seconds"] > 0 and x["requests"] == 120 * 10 + 180 * 50
@@ -80,3 +81,18 @@ def test_shipped_traces_load(name):
     t = load(name)
     assert isinstance(t, Trace) and len(t) >= 1800 and min(t.requests) >= 0
     assert (max(t.leak) > 0) == (name == "leak")
+
+
+def test_cli_baseline_batch_best_reports_the_chosen_size(tmp_path, capsys):
+    trace = write_trace(tmp_path / "t.csv", [8] * 120 + [30] * 180)
+    spec = tmp_path / "gc.yaml"
+    spec.write_text("spec:\n  workload: {image: x}\n  replicas: {min: 1, max: 8}\n"
+                    "  batching: {max: 8}\n")
+    assert main(["--trace", str(trace), "--spec", str(spec), "--policy", "kpa,gencluster",
+                 "--baseline-batch", "best", "--json"]) == 0
+    kpa, ours = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    assert kpa["policy"] == "kpa" and kpa["baseline_batch"] in (1, 2, 4, 8)
+    assert set(kpa["batch_sweep"]) == {"1", "2", "4", "8"}
+    assert "baseline_batch" not in ours  # ours tunes its own batch size
+    with pytest.raises(SystemExit):  # argparse: a batch size >= 1, or best
+        main(["--trace", str(trace), "--baseline-batch", "0"])

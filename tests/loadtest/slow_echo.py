@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import threading
 import time
 from collections import Counter
 
 from aiohttp import web
+from fixtures.ports import free_port
 
 
 class SlowEchoServer:
@@ -97,9 +97,7 @@ class SlowEchoServer:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> SlowEchoServer:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self._thread = threading.Thread(target=self._serve, name="slow-echo", daemon=True)
         self._thread.start()
         if not self._ready.wait(10):

@@ -6,7 +6,6 @@ tests/workload/."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fixtures.ports import free_port
 
 from gencluster.loadtest import LoadConfig, run_profile, url_target
 
@@ -24,9 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def workload_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, GENCLUSTER_TORCH_THREADS="1", PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join([str(ROOT / "workload"), os.environ.get("PYTHONPATH", "")]))
     log = tmp_path_factory.mktemp("workload") / "serve.log"

@@ -2,25 +2,29 @@
 
 Each node runs the rendered redis.conf and the Secret's users.acl / auth.conf (only paths,
 port and cluster-node-timeout differ), so the tests exercise the exact configuration and ACL
-that the operator deploys.
+that the operator deploys. With `tls` (certificates made by `make_certs`, as the user's
+kubernetes.io/tls Secret holds them) the rendered TLS configuration runs too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
+from fixtures.ports import free_port_pair
 
 from gencluster.api.spec import GenerationClusterSpec, parse_spec
+from gencluster.rediscluster import Connector, ReconcileResult, converge
 from gencluster.render.redis import (
     ACL_FILE_KEY,
     AUTH_CONF_KEY,
@@ -30,42 +34,57 @@ from gencluster.render.redis import (
 )
 
 REDIS_SERVER = shutil.which("redis-server")
+OPENSSL = shutil.which("openssl")
 NAME = "demo"
+K8S_NODES = ("node-a", "node-b", "node-c")
+TLS_SECRET = "demo-redis-tls"
 
 
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
+def make_spec(
+    mode: str = "cluster", max_memory_mib: int = 64, tls: bool = False
+) -> GenerationClusterSpec:
+    cache: dict[str, Any] = {"mode": mode, "maxMemoryMiB": max_memory_mib}
+    if tls:
+        cache["tls"] = {"secretName": TLS_SECRET}
+    return parse_spec({"workload": {"image": "example/workload:1"}, "cache": cache})
 
 
-def free_port_pair() -> int:
-    """A port p with p and p + 10000 (the cluster bus) both free on 127.0.0.1.
+@dataclass(frozen=True)
+class TLSFiles:
+    """A directory laid out as the Secret mounts it: tls.crt, tls.key, ca.crt."""
 
-    Both lie below the ephemeral range, so an outgoing connection cannot take them between
-    this check and redis-server's bind.
-    """
-    high = min(_ephemeral_low(), 65536) - 10000 - 1
-    for _ in range(500):
-        port = random.randint(10000, high)
-        try:
-            for p in (port, port + 10000):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair")
+    dir: Path
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def cert(self) -> Path:
+        return self.dir / "tls.crt"
+
+    @property
+    def key(self) -> Path:
+        return self.dir / "tls.key"
 
 
-def make_spec(mode: str = "cluster", max_memory_mib: int = 64) -> GenerationClusterSpec:
-    return parse_spec(
-        {
-            "workload": {"image": "example/workload:1"},
-            "cache": {"mode": mode, "maxMemoryMiB": max_memory_mib},
-        }
-    )
+def _openssl(*args: str, cwd: Path) -> None:
+    assert OPENSSL, "openssl is not installed"
+    subprocess.run([OPENSSL, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_certs(path: Path, *, ip: str = "127.0.0.1") -> TLSFiles:
+    """A fresh CA and a server certificate for `ip` signed by it (RSA 2048, one day), with the
+    openssl CLI. The CA's key stays outside the Secret's files, as it would."""
+    path.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.crt", "-days", "1", "-subj", "/CN=gencluster-test-ca", cwd=path)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr",
+             "-subj", f"/CN={ip}", cwd=path)
+    (path / "san.ext").write_text(f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth,clientAuth\n")
+    _openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "tls.crt", "-days", "1", "-extfile", "san.ext", cwd=path)
+    return TLSFiles(path)
 
 
 def write_auth_dir(path: Path, auth: RedisAuth, name: str = NAME) -> Path:
@@ -88,7 +107,9 @@ class RedisNode:
         auth_dir: Path,
         auth: RedisAuth,
         node_timeout_ms: int,
+        tls: TLSFiles | None = None,
     ) -> None:
+        assert (tls is None) == (spec.cache.tls is None), "certificates iff spec.cache.tls"
         self.pod = pod
         self.root = root / pod
         self.data = self.root / "data"
@@ -99,9 +120,11 @@ class RedisNode:
                 spec,
                 auth_dir=str(auth_dir),
                 data_dir=str(self.data),
+                tls_dir=str(tls.dir) if tls else "/nonexistent",
                 cluster_node_timeout_ms=node_timeout_ms,
             )
         )
+        self.tls = tls
         self.auth = auth
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -120,8 +143,10 @@ class RedisNode:
             if new_port or not self.port or attempt:
                 self.port = free_port_pair()
             log = (self.root / "redis.log").open("ab")
+            # With TLS the rendered config says `port 0` and `tls-port 6379`: move the TLS port.
+            port_flag = "--tls-port" if self.tls else "--port"
             self.proc = subprocess.Popen(
-                [REDIS_SERVER, str(self.conf), "--port", str(self.port)],
+                [REDIS_SERVER, str(self.conf), port_flag, str(self.port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
@@ -133,6 +158,12 @@ class RedisNode:
                 break
         self.wait_ready()
 
+    def tls_kwargs(self) -> dict[str, Any]:
+        """redis-py's TLS options as the operator uses them (chain verified, host name not)."""
+        if self.tls is None:
+            return {}
+        return {"ssl": True, "ssl_ca_certs": str(self.tls.ca), "ssl_check_hostname": False}
+
     def admin(self) -> redis.Redis:
         return redis.Redis(
             host="127.0.0.1",
@@ -142,6 +173,7 @@ class RedisNode:
             socket_timeout=2,
             decode_responses=True,
             driver_info=None,
+            **self.tls_kwargs(),
         )
 
     def wait_ready(self, timeout_s: float = 10.0) -> None:
@@ -182,11 +214,17 @@ class Fleet:
     """A StatefulSet's worth of nodes: `<name>-redis-<ordinal>`, started on demand."""
 
     def __init__(
-        self, root: Path, auth: RedisAuth, spec: GenerationClusterSpec, node_timeout_ms: int = 2000
+        self,
+        root: Path,
+        auth: RedisAuth,
+        spec: GenerationClusterSpec,
+        node_timeout_ms: int = 2000,
+        tls: TLSFiles | None = None,
     ) -> None:
         self.root = root
         self.auth = auth
         self.spec = spec
+        self.tls = tls
         self.node_timeout_ms = node_timeout_ms
         self.auth_dir = write_auth_dir(root / "auth", auth)
         self.nodes: list[RedisNode] = []
@@ -201,6 +239,7 @@ class Fleet:
                 self.auth_dir,
                 self.auth,
                 self.node_timeout_ms,
+                self.tls,
             )
             node.start()
             self.nodes.append(node)
@@ -221,3 +260,37 @@ class Fleet:
 
     def __iter__(self) -> Iterator[RedisNode]:
         return iter(self.nodes)
+
+
+def k8s_nodes(fleet: Fleet) -> dict[str, str]:
+    """Pods spread round-robin over three Kubernetes nodes, as anti-affinity would place them."""
+    return {n.pod: K8S_NODES[i % len(K8S_NODES)] for i, n in enumerate(fleet.nodes)}
+
+
+async def settle_with(
+    fleet: Fleet,
+    connect: Connector,
+    shards: int,
+    replicas: int,
+    addresses: dict[str, str] | None = None,
+    deadline_s: float = 40.0,
+) -> ReconcileResult:
+    """Converge through `connect`, then wait until health says ok (replication links take a
+    moment); fails the test on a refusal or when the deadline passes."""
+    addrs = addresses or fleet.addresses()
+    end = time.monotonic() + deadline_s
+    while True:
+        r = await converge(
+            addrs,
+            connect,
+            shards,
+            replicas,
+            k8s_nodes=k8s_nodes(fleet),
+            deadline_s=max(1.0, end - time.monotonic()),
+        )
+        assert not r.refused, r.refused
+        if (r.converged and r.health.state == "ok") or time.monotonic() > end:
+            break
+        await asyncio.sleep(0.2)
+    assert r.converged and r.health.state == "ok", (r.plan, r.health)
+    return r

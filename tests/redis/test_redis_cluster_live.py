@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import RedisError
-from redis_fleet import Fleet
+from redis_fleet import Fleet, k8s_nodes, settle_with
 
 from gencluster.rediscluster import (
     AdminConnector,
@@ -28,7 +28,6 @@ from gencluster.rediscluster import (
     ReconcileResult,
     cluster_events,
     cluster_health,
-    converge,
     observe_cluster,
     statefulset_replicas,
 )
@@ -36,14 +35,6 @@ from gencluster.rediscluster.model import SLOTS, from_ranges
 from gencluster.render.redis import RedisAuth, redis_key_prefix, render_redis
 
 PREFIX = redis_key_prefix("demo")
-K8S_NODES = ("node-a", "node-b", "node-c")
-
-
-def k8s_nodes(fleet: Fleet) -> dict[str, str]:
-    """Pods spread round-robin over three Kubernetes nodes, as anti-affinity would place them."""
-    return {n.pod: K8S_NODES[i % len(K8S_NODES)] for i, n in enumerate(fleet.nodes)}
-
-
 async def settle(
     fleet: Fleet,
     auth: RedisAuth,
@@ -52,26 +43,10 @@ async def settle(
     addresses: dict[str, str] | None = None,
     deadline_s: float = 40.0,
 ) -> ReconcileResult:
-    """Converge, then wait until health says ok (replication links take a moment)."""
+    """settle_with (redis_fleet.py) through a plaintext admin connection of its own."""
     connect = AdminConnector(auth)
     try:
-        addrs = addresses or fleet.addresses()
-        end = time.monotonic() + deadline_s
-        while True:
-            r = await converge(
-                addrs,
-                connect,
-                shards,
-                replicas,
-                k8s_nodes=k8s_nodes(fleet),
-                deadline_s=max(1.0, end - time.monotonic()),
-            )
-            assert not r.refused, r.refused
-            if (r.converged and r.health.state == "ok") or time.monotonic() > end:
-                break
-            await asyncio.sleep(0.2)
-        assert r.converged and r.health.state == "ok", (r.plan, r.health)
-        return r
+        return await settle_with(fleet, connect, shards, replicas, addresses, deadline_s)
     finally:
         await connect.aclose()
 

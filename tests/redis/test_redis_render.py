@@ -188,12 +188,16 @@ def test_network_policy_admits_only_workload_operator_and_peers(auth: RedisAuth)
             }
         ]
         assert rules[0]["ports"] == [{"protocol": "TCP", "port": 6379}]
+        # The operator in its own namespace only, never a look-alike pod elsewhere.
         assert rules[1]["from"] == [
             {
-                "namespaceSelector": {},
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gencluster-system"}},
                 "podSelector": {"matchLabels": {"app.kubernetes.io/name": "gencluster-operator"}},
             }
         ]
+        other = render_redis(NAME, NS, spec(mode=mode), LABELS, IMAGE, auth, operator_namespace="ops")
+        ops = by_kind(other)[("NetworkPolicy", "demo-redis")]["spec"]["ingress"][1]["from"][0]
+        assert ops["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "ops"}
         if mode == "cluster":
             assert {p["port"] for p in rules[2]["ports"]} == {6379, 16379}
             assert (

@@ -8,7 +8,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fixtures.ports import free_port as loopback_port
+from fixtures.ports import free_port_pair
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,21 +39,7 @@ ADMIN_TOKEN = "test-admin-token-" + secrets.token_hex(8)
 
 def free_port(pair: bool = False) -> int:
     """A free TCP port on 127.0.0.1; with pair, port + 10000 (a Redis cluster bus) is free too."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if not pair:
-            return port
-        if port + 10000 > 65535:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port")
+    return free_port_pair() if pair else loopback_port()
 
 
 # -- images --------------------------------------------------------------------------------
@@ -115,11 +102,14 @@ def shape_images(n: int, seed: int = 100) -> list[bytes]:
 class ServerProcess:
     """`python -m gencluster_workload` on 127.0.0.1 with a free port; logs to a file."""
 
-    def __init__(self, tmp: Path, env: dict[str, str] | None = None, name: str = "server") -> None:
+    def __init__(self, tmp: Path, env: dict[str, str] | None = None, name: str = "server",
+                 admin_port: bool = False) -> None:
         self.tmp = tmp
         self.extra_env = dict(env or {})
         self.name = name
         self.port = 0
+        self.separate_admin = admin_port  # the admin API on its own port (as the operator runs it)
+        self.admin_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = tmp / f"{name}.log"
         self.starts = 0
@@ -127,6 +117,11 @@ class ServerProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """Where /admin/* is served: its own port, or the HTTP port (GENCLUSTER_ADMIN_PORT unset)."""
+        return f"http://127.0.0.1:{self.admin_port or self.port}"
 
     def environ(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -142,14 +137,20 @@ class ServerProcess:
                 "GENCLUSTER_ADMIN_TOKEN": ADMIN_TOKEN,
             }
         )
+        if self.admin_port:
+            env["GENCLUSTER_ADMIN_PORT"] = str(self.admin_port)
         env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 90.0) -> ServerProcess:
         self.port = free_port()
+        if self.separate_admin:
+            self.admin_port = free_port()
+            while self.admin_port == self.port:
+                self.admin_port = free_port()
         self.starts += 1
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the child's lifetime)
-        log.write(f"\n==== start {self.starts} on port {self.port}\n".encode())
+        log.write(f"\n==== start {self.starts} on port {self.port} (admin {self.admin_port or self.port})\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gencluster_workload"],

@@ -51,6 +51,12 @@ def test_every_option_has_env_and_flag_and_flag_beats_env() -> None:
     assert parse_settings([], {}).port == 8080
 
 
+def test_admin_port_defaults_to_the_http_port_and_is_a_flag_and_an_env_var() -> None:
+    assert parse_settings([], {}).admin_port == 0  # 0: /admin/* on the HTTP port, as before
+    assert parse_settings([], {"GENCLUSTER_ADMIN_PORT": "8081"}).admin_port == 8081
+    assert parse_settings(["--admin-port", "9001"], {"GENCLUSTER_ADMIN_PORT": "8081"}).admin_port == 9001
+
+
 @pytest.mark.parametrize(
     ("env", "needle"),
     [
@@ -59,6 +65,9 @@ def test_every_option_has_env_and_flag_and_flag_beats_env() -> None:
         ({"GENCLUSTER_DEVICE": "tpu"}, "GENCLUSTER_DEVICE"),
         ({"GENCLUSTER_REDIS_MODE": "sentinel"}, "GENCLUSTER_REDIS_MODE"),
         ({"GENCLUSTER_REDIS_MODE": "cluster"}, "GENCLUSTER_REDIS_URL is required"),
+        ({"GENCLUSTER_ADMIN_PORT": "-1"}, "GENCLUSTER_ADMIN_PORT"),
+        ({"GENCLUSTER_ADMIN_PORT": "65536"}, "GENCLUSTER_ADMIN_PORT"),
+        ({"GENCLUSTER_PORT": "9000", "GENCLUSTER_ADMIN_PORT": "9000"}, "must differ from GENCLUSTER_PORT"),
     ],
 )
 def test_invalid_settings_name_the_setting(env: dict[str, str], needle: str) -> None:

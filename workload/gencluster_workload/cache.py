@@ -15,12 +15,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from opentelemetry import trace
+
 from .lru import ByteLRU
 from .metrics import Metrics
 from .redis_tier import RedisTier
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("gencluster_workload")
 T = TypeVar("T")
+TIER, HIT = "gencluster.cache.tier", "gencluster.cache.hit"
 
 
 def cache_key(image: bytes, params: dict[str, Any], model_name: str, model_version: str) -> str:
@@ -45,14 +49,19 @@ class TieredCache:
         self._writes: set[asyncio.Task[bool]] = set()
 
     async def get(self, key: str) -> tuple[bytes | None, str]:
-        """(value, tier) with tier "l1" or "redis" on a hit, (None, "") on a miss."""
+        """(value, tier) with tier "l1" or "redis" on a hit, (None, "") on a miss.
+        Each tier consulted is a span `cache.<tier>` (attributes: tier, hit)."""
         if self.l1 is not None:
-            value = self.l1.get(key)
+            with tracer.start_as_current_span("cache.l1", attributes={TIER: "l1"}) as span:
+                value = self.l1.get(key)
+                span.set_attribute(HIT, value is not None)
             self.metrics.cache_requests.labels("l1", "hit" if value is not None else "miss").inc()
             if value is not None:
                 return value, "l1"
         if self.l2 is not None:
-            value = await self.l2.get(key)
+            with tracer.start_as_current_span("cache.redis", attributes={TIER: "redis"}) as span:
+                value = await self.l2.get(key)
+                span.set_attribute(HIT, value is not None)
             self.metrics.cache_requests.labels("redis", "hit" if value is not None else "miss").inc()
             if value is not None:
                 if self.l1 is not None:

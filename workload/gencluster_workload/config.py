@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,15 @@ def _float_pos(text: str) -> float:
 OPTIONS: tuple[Option, ...] = (
     Option("host", "GENCLUSTER_HOST", "--host", str, "0.0.0.0", "Address to listen on."),
     Option("port", "GENCLUSTER_PORT", "--port", _int_in(1, 65535), 8080, "HTTP port."),
+    Option(
+        "admin_port",
+        "GENCLUSTER_ADMIN_PORT",
+        "--admin-port",
+        _int_in(0, 65535),
+        0,
+        "Port of the admin API (/admin/*, bearer token); then the HTTP port answers 404 there. "
+        "0 = the admin API on the HTTP port.",
+    ),
     Option(
         "model_name",
         "GENCLUSTER_MODEL_NAME",
@@ -193,6 +202,15 @@ OPTIONS: tuple[Option, ...] = (
         "Prefix of every Redis key (the ACL user's key pattern).",
     ),
     Option(
+        "redis_tls_ca_file",
+        "GENCLUSTER_REDIS_TLS_CA_FILE",
+        "--redis-tls-ca-file",
+        str,
+        "",
+        "PEM CA bundle: connect to Redis with TLS (as a rediss:// URL does) and verify its "
+        "certificate chain against this CA (not the host name: cluster nodes are pod IPs).",
+    ),
+    Option(
         "redis_timeout_ms",
         "GENCLUSTER_REDIS_TIMEOUT_MS",
         "--redis-timeout-ms",
@@ -248,6 +266,15 @@ OPTIONS: tuple[Option, ...] = (
         "info",
         "Log level.",
     ),
+    Option(
+        "fault_injection",
+        "GENCLUSTER_FAULT_INJECTION",
+        "--fault-injection",
+        _choice("off", "on"),
+        "off",
+        "on: PUT /admin/faults (admin token) may inject slowdowns, 5xx errors or a stuck device "
+        "(alert tests); off: the fault switch does not exist (404).",
+    ),
 )
 
 
@@ -255,6 +282,7 @@ OPTIONS: tuple[Option, ...] = (
 class Settings:
     host: str = "0.0.0.0"
     port: int = 8080
+    admin_port: int = 0  # 0: /admin/* on `port`
     model_name: str = ""
     model_version: str = ""
     model_factory: str = DEFAULT_FACTORY
@@ -263,13 +291,14 @@ class Settings:
     batch_max_delay_ms: int = 10
     queue_max: int = 128
     runtime_config: str = ""
-    admin_token: str = ""
+    admin_token: str = field(default="", repr=False)  # secrets: never in a repr (see redacted())
     admin_token_file: str = ""
     redis_mode: str = "disabled"
     redis_url: str = ""
     redis_username: str = ""
-    redis_password: str = ""
+    redis_password: str = field(default="", repr=False)
     redis_key_prefix: str = "gencluster:"
+    redis_tls_ca_file: str = ""
     redis_timeout_ms: int = 100
     cache_ttl_seconds: int = 3600
     l1_cache_bytes: int = 256 * 1024 * 1024
@@ -277,6 +306,7 @@ class Settings:
     shutdown_grace_seconds: float = 25.0
     torch_threads: int = 0
     log_level: str = "info"
+    fault_injection: str = "off"
 
     def redacted(self) -> dict[str, Any]:
         """For logs: secrets replaced by '***' when set."""
@@ -321,6 +351,11 @@ def parse_settings(argv: list[str], environ: dict[str, str] | None = None) -> Se
         except ValueError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     settings = Settings(**values)
+    if settings.admin_port and settings.admin_port == settings.port:
+        raise ConfigError(
+            f"GENCLUSTER_ADMIN_PORT must differ from GENCLUSTER_PORT ({settings.port}); "
+            "0 serves the admin API on the HTTP port"
+        )
     if settings.redis_mode != "disabled" and not settings.redis_url:
         raise ConfigError(
             f"GENCLUSTER_REDIS_URL is required when GENCLUSTER_REDIS_MODE is {settings.redis_mode}"

@@ -3,6 +3,9 @@
 Why aiohttp: it is already in the image (Kopf depends on it), its server is asyncio-native with
 streaming request bodies and multipart, and one process serves /v1/generate, /metrics and admin
 without an ASGI server and framework on top. Every client error is JSON {"error": message}.
+The admin API (/admin/*) is its own app when GENCLUSTER_ADMIN_PORT is set (build_admin_app: the
+operator reaches it on a port the workload's NetworkPolicy admits only from the operator's pod);
+the main port then has no /admin/* routes (404).
 """
 
 from __future__ import annotations
@@ -11,25 +14,50 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import meshing
 from .admin import AdminAuth
 from .batcher import QueueFull, ShuttingDown
 from .config import ConfigError, parse_batch_update
+from .faults import FaultError
 from .imaging import RequestError
 from .inference import OutOfMemory
-from .service import GenerateRequest, NotReady, Service
+from .service import Charge, GenerateRequest, GenerateResult, NotReady, Service
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("gencluster_workload")
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
 AUTH: web.AppKey[AdminAuth] = web.AppKey("auth", AdminAuth)
 QUERY_PARAMS = {"resolution", "format"}
+
+
+@dataclass
+class Readiness:
+    """Readiness the operator turned off (PUT /admin/readiness) before removing this pod: /readyz
+    answers 503 so the Service stops routing here, while requests that still arrive are served
+    (with Connection: close, so keep-alive clients reconnect through the Service elsewhere)."""
+
+    turned_off: bool = False
+    since: float = 0.0
+    until: float | None = None  # a lease: readiness comes back by itself (monotonic time)
+
+    @property
+    def off(self) -> bool:
+        """Off, and the lease (if any) not run out: an operator that stopped mid-drain cannot
+        leave the pod unready for good."""
+        return self.turned_off and (self.until is None or time.monotonic() < self.until)
+
+
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness", Readiness)
 
 
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -96,40 +124,77 @@ async def generate(request: web.Request) -> web.StreamResponse:
     metrics.inflight.inc()
     service.inflight += 1
     outcome, response = "error", None
-    try:
-        response, outcome = await _generate(request, service)
-    finally:
-        status = response.status if response is not None else 500
-        metrics.inflight.dec()
-        service.inflight -= 1
-        metrics.requests.labels(str(status)).inc()
-        metrics.request_duration.labels(outcome).observe(time.perf_counter() - t0)
+    charge = Charge()
+    # W3C trace context from the caller (traceparent / tracestate), as OTEL_PROPAGATORS says.
+    with tracer.start_as_current_span(
+        "POST /v1/generate", context=propagate.extract(request.headers), kind=SpanKind.SERVER,
+        attributes={"http.request.method": "POST", "url.path": request.path,
+                    "gencluster.model.version": service.model_version,
+                    "gencluster.pod": service.pod},
+    ) as span:
+        try:
+            response, outcome, source = await _generate(request, service, charge)
+        finally:
+            status = response.status if response is not None else 500
+            metrics.inflight.dec()
+            service.inflight -= 1
+            metrics.requests.labels(str(status)).inc()
+            metrics.request_duration.labels(outcome).observe(time.perf_counter() - t0)
+            charged = "ok" if outcome == "ok" else "error"  # a cache hit was charged nothing
+            if charge.gpu_seconds:
+                metrics.gpu_seconds.labels(charged).inc(charge.gpu_seconds)
+            if charge.cpu_seconds:
+                metrics.cpu_seconds.labels(charged).inc(charge.cpu_seconds)
+            span.set_attribute("http.response.status_code", status)
+            span.set_attribute("gencluster.gpu_seconds", charge.gpu_seconds)
+            if status >= 500:
+                span.set_status(StatusCode.ERROR)
+        if response is not None and status == 200 and source:
+            metrics.assets.labels(source).inc()
+            metrics.asset_bytes.labels(source).inc(response.content_length or 0)
+            span.set_attribute("gencluster.cache.result", response.headers.get("X-Cache", ""))
     return response
 
 
-async def _generate(request: web.Request, service: Service) -> tuple[web.Response, str]:
+async def _generate(request: web.Request, service: Service,
+                    charge: Charge) -> tuple[web.Response, str, str]:
+    """(response, outcome for the duration histogram, asset source or "")."""
+    response, outcome, result = await _answer(request, service, charge)
+    if result is None:
+        return response, outcome, ""
+    if result.cache.startswith("hit-"):
+        source = result.cache.removeprefix("hit-")
+    else:
+        source = "coalesced" if result.coalesced else "computed"
+    return response, outcome, source
+
+
+async def _answer(request: web.Request, service: Service,
+                  charge: Charge) -> tuple[web.Response, str, GenerateResult | None]:
+    if service.faults.should_fail():
+        return error(500, "injected fault (admin fault switch)"), "error", None
     try:
         resolution, fmt = parse_params(request.query)
         data = await read_image_body(request)
         if not data:
             raise RequestError(400, "empty body: send a PNG or JPEG image")
         no_cache = "no-cache" in request.headers.get("Cache-Control", "").lower()
-        result = await service.generate(GenerateRequest(data, resolution, fmt, not no_cache))
+        result = await service.generate(GenerateRequest(data, resolution, fmt, not no_cache, charge))
     except RequestError as exc:
-        return error(exc.status, exc.message), "error"
+        return error(exc.status, exc.message), "error", None
     except web.HTTPRequestEntityTooLarge:
-        return error(413, f"upload larger than {MAX_UPLOAD_BYTES} bytes"), "error"
+        return error(413, f"upload larger than {MAX_UPLOAD_BYTES} bytes"), "error", None
     except QueueFull as exc:
-        return error(429, str(exc), {"Retry-After": str(exc.retry_after_s)}), "error"
+        return error(429, str(exc), {"Retry-After": str(exc.retry_after_s)}), "error", None
     except (NotReady, ShuttingDown) as exc:
-        return error(503, str(exc), {"Retry-After": "1"}), "error"
+        return error(503, str(exc), {"Retry-After": "1"}), "error", None
     except OutOfMemory as exc:
-        return error(503, str(exc), {"Retry-After": "1"}), "error"
+        return error(503, str(exc), {"Retry-After": "1"}), "error", None
     except ValueError as exc:  # raised by the model for this input
-        return error(422, f"the model cannot process this image: {exc}"), "error"
+        return error(422, f"the model cannot process this image: {exc}"), "error", None
     except Exception:
         log.exception("generate failed")
-        return error(500, "internal error while generating the mesh"), "error"
+        return error(500, "internal error while generating the mesh"), "error", None
     headers = {
         "X-Cache": result.cache,
         "X-Model": service.model_name,
@@ -142,7 +207,7 @@ async def _generate(request: web.Request, service: Service) -> tuple[web.Respons
     if result.coalesced:
         headers["X-Coalesced"] = "true"
     response = web.Response(body=result.body, content_type=result.content_type, headers=headers)
-    return response, ("cache_hit" if result.cache.startswith("hit") else "ok")
+    return response, ("cache_hit" if result.cache.startswith("hit") else "ok"), result
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -153,6 +218,9 @@ async def readyz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     if service.draining:
         return web.json_response({"ready": False, "reason": "shutting down"}, status=503)
+    if request.app[READINESS].off:
+        return web.json_response({"ready": False, "reason": "readiness turned off (draining before removal)"},
+                                 status=503)
     if not service.ready:
         return web.json_response({"ready": False, "reason": "model loading"}, status=503)
     return web.json_response({"ready": True, "model": service.model_name, "version": service.model_version})
@@ -197,6 +265,80 @@ async def put_batching(request: web.Request) -> web.Response:
     return web.json_response(new.as_json())
 
 
+def _readiness_report(request: web.Request) -> dict[str, Any]:
+    service, state = request.app[SERVICE], request.app[READINESS]
+    return {
+        "ready": not state.off,
+        "queued": service.batcher.depth if service.batcher is not None else 0,
+        "inflight": service.inflight,
+        "offSeconds": round(time.monotonic() - state.since, 1) if state.off else 0.0,
+    }
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    faults = request.app[SERVICE].faults
+    if not faults.enabled:
+        return error(404, "fault injection is off (start with GENCLUSTER_FAULT_INJECTION=on)")
+    return web.json_response(faults.as_json())
+
+
+async def put_faults(request: web.Request) -> web.Response:
+    """{slowdown?, errorPercent?, stuck?}: inject faults into this pod (docs/alerts.md)."""
+    faults = request.app[SERVICE].faults
+    if not faults.enabled:
+        return error(404, "fault injection is off (start with GENCLUSTER_FAULT_INJECTION=on)")
+    try:
+        body = json.loads(await request.text() or "null")
+        state = faults.update(body)
+    except json.JSONDecodeError as exc:
+        return error(400, f"body is not valid JSON: {exc}")
+    except FaultError as exc:
+        return error(400, str(exc))
+    log.warning("fault switch set by an admin: %s", state)
+    return web.json_response(state)
+
+
+async def get_readiness(request: web.Request) -> web.Response:
+    return web.json_response(_readiness_report(request))
+
+
+MAX_LEASE_SECONDS = 86400
+
+
+async def put_readiness(request: web.Request) -> web.Response:
+    """{"ready": false[, "leaseSeconds": n]}: stop taking new connections from the Service, keep
+    serving (for n seconds, renewable by another PUT; without a lease until undone);
+    {"ready": true}: undo."""
+    try:
+        body = json.loads(await request.text() or "null")
+    except json.JSONDecodeError as exc:
+        return error(400, f"body is not valid JSON: {exc}")
+    lease = body.get("leaseSeconds") if isinstance(body, dict) else None
+    if (not isinstance(body, dict) or not isinstance(body.get("ready"), bool)
+            or not set(body) <= {"ready", "leaseSeconds"}
+            or (lease is not None and (isinstance(lease, bool) or not isinstance(lease, int)
+                                       or not 1 <= lease <= MAX_LEASE_SECONDS))):
+        return error(400, 'body must be {"ready": true|false, "leaseSeconds": 1..86400 (optional)}')
+    state = request.app[READINESS]
+    now = time.monotonic()
+    want_off = not body["ready"]
+    if state.off != want_off:
+        state.since = now
+        log.info("readiness turned %s by the operator", "off" if want_off else "on")
+    state.turned_off = want_off
+    state.until = now + lease if want_off and lease is not None else None
+    return web.json_response(_readiness_report(request))
+
+
+@web.middleware
+async def close_when_leaving(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """While readiness is off or the server drains, every response closes its connection."""
+    response = await handler(request)
+    if (request.app[READINESS].off or request.app[SERVICE].draining) and not response.prepared:
+        response.force_close()
+    return response
+
+
 async def gpu_profile(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVICE].memory.profile())
 
@@ -212,36 +354,65 @@ async def cache_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVICE].cache_stats())
 
 
+ADMIN_ENDPOINTS = ("GET|PUT /admin/batching", "GET|PUT /admin/readiness", "GET|PUT /admin/faults")
+ADMIN_PORT: web.AppKey[int] = web.AppKey("admin_port", int)  # 0: /admin/* on this app's port
+
+
 async def index(request: web.Request) -> web.Response:
-    return web.json_response(
-        {
-            **request.app[SERVICE].info(),
-            "endpoints": [
-                "POST /v1/generate",
-                "GET /healthz",
-                "GET /readyz",
-                "GET /metrics",
-                "GET|PUT /admin/batching",
-                "GET /api/gpu/profile",
-                "GET /api/gpu/optimization-report",
-                "GET /api/cache/stats",
-            ],
-        }
-    )
+    admin_port = request.app[ADMIN_PORT]
+    endpoints = [
+        "POST /v1/generate",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+        *(() if admin_port else ADMIN_ENDPOINTS),
+        "GET /api/gpu/profile",
+        "GET /api/gpu/optimization-report",
+        "GET /api/cache/stats",
+    ]
+    info: dict[str, Any] = {**request.app[SERVICE].info(), "endpoints": endpoints}
+    if admin_port:
+        info["admin"] = {"port": admin_port, "endpoints": list(ADMIN_ENDPOINTS)}
+    return web.json_response(info)
 
 
-def build_app(service: Service, auth: AdminAuth) -> web.Application:
-    app = web.Application(client_max_size=MAX_UPLOAD_BYTES)
+def _add_admin_routes(app: web.Application) -> None:
+    app.router.add_get("/admin/batching", admin_only(get_batching))
+    app.router.add_put("/admin/batching", admin_only(put_batching))
+    app.router.add_get("/admin/readiness", admin_only(get_readiness))
+    app.router.add_put("/admin/readiness", admin_only(put_readiness))
+    app.router.add_get("/admin/faults", admin_only(get_faults))
+    app.router.add_put("/admin/faults", admin_only(put_faults))
+
+
+def build_app(service: Service, auth: AdminAuth, readiness: Readiness | None = None,
+              admin_port: int = 0) -> web.Application:
+    """The main port's app. With `admin_port` (the admin API is served by build_admin_app on
+    that port) /admin/* is not routed here: 404, whatever the token."""
+    app = web.Application(client_max_size=MAX_UPLOAD_BYTES, middlewares=[close_when_leaving])
     app[SERVICE] = service
     app[AUTH] = auth
+    app[READINESS] = readiness if readiness is not None else Readiness()
+    app[ADMIN_PORT] = admin_port
     app.router.add_post("/v1/generate", generate)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/admin/batching", admin_only(get_batching))
-    app.router.add_put("/admin/batching", admin_only(put_batching))
+    if not admin_port:
+        _add_admin_routes(app)
     app.router.add_get("/api/gpu/profile", gpu_profile)
     app.router.add_get("/api/gpu/optimization-report", optimization_report)
     app.router.add_get("/api/cache/stats", cache_stats)
     app.router.add_get("/", index)
+    return app
+
+
+def build_admin_app(service: Service, auth: AdminAuth, readiness: Readiness) -> web.Application:
+    """The admin port's app: /admin/* only (bearer token still required), sharing the service
+    and the readiness state with the main app (PUT /admin/readiness turns the main /readyz)."""
+    app = web.Application(client_max_size=1024 * 1024)
+    app[SERVICE] = service
+    app[AUTH] = auth
+    app[READINESS] = readiness
+    _add_admin_routes(app)
     return app

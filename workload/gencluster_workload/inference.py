@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .faults import FaultSwitch
 from .gpu_memory import DeviceOutOfMemory, MemoryMonitor
 from .model import GenerationModel
 
@@ -49,17 +50,30 @@ class BatchRunner:
         memory: MemoryMonitor,
         on_forward: Callable[[int], None] = lambda n: None,
         on_oom: Callable[[int], None] = lambda n: None,
+        on_forward_seconds: Callable[[float], None] = lambda s: None,
+        faults: FaultSwitch | None = None,
     ) -> None:
         self.model = model
         self.memory = memory
         self.on_forward = on_forward
         self.on_oom = on_oom
+        self.on_forward_seconds = on_forward_seconds
+        self.faults = faults
         self.forward_passes = 0
 
     def run(self, inputs: list[torch.Tensor]) -> list[ItemResult | BaseException]:
+        return self.run_charged(inputs)[0]
+
+    def run_charged(
+        self, inputs: list[torch.Tensor]
+    ) -> tuple[list[ItemResult | BaseException], list[float]]:
+        """Results, and the device seconds charged to each input: every forward attempt's time
+        (successful, OOM'd or failed) split equally among the inputs in it, so the charges sum
+        to the time the device spent on this batch."""
         out: list[ItemResult | BaseException | None] = [None] * len(inputs)
-        self._run(inputs, list(range(len(inputs))), out)
-        return [r if r is not None else RuntimeError("no result") for r in out]
+        charges = [0.0] * len(inputs)
+        self._run(inputs, list(range(len(inputs))), out, charges)
+        return [r if r is not None else RuntimeError("no result") for r in out], charges
 
     def _forward(self, inputs: list[torch.Tensor], idx: list[int]) -> torch.Tensor:
         self.memory.check_batch(self.model.estimate_batch_bytes(len(idx)))
@@ -76,7 +90,10 @@ class BatchRunner:
         inputs: list[torch.Tensor],
         idx: list[int],
         out: list[ItemResult | BaseException | None],
+        charges: list[float],
     ) -> None:
+        if self.faults is not None:
+            self.faults.before_forward()  # the admin fault switch: a stuck device blocks here
         t0 = time.perf_counter()
         failure: BaseException | None = None
         oom = False
@@ -85,10 +102,16 @@ class BatchRunner:
         except Exception as exc:
             oom = is_oom(exc)
             failure = exc if not oom else OutOfMemory(f"out of device memory: {exc}")
+        if failure is None and self.faults is not None:
+            self.faults.after_forward(time.perf_counter() - t0)  # an injected slowdown
+        elapsed = time.perf_counter() - t0
+        for i in idx:
+            charges[i] += elapsed / len(idx)
         if failure is None:
-            ms = (time.perf_counter() - t0) * 1000
+            ms = elapsed * 1000
             self.forward_passes += 1
             self.on_forward(len(idx))
+            self.on_forward_seconds(elapsed)
             grids = probs.numpy()
             for k, i in enumerate(idx):
                 out[i] = ItemResult(grids[k], len(idx), ms)
@@ -102,14 +125,14 @@ class BatchRunner:
             if len(idx) > 1:
                 half = len(idx) // 2
                 log.warning("OOM at batch size %d: retrying as %d + %d", len(idx), half, len(idx) - half)
-                self._run(inputs, idx[:half], out)
-                self._run(inputs, idx[half:], out)
+                self._run(inputs, idx[:half], out, charges)
+                self._run(inputs, idx[half:], out, charges)
                 return
         elif len(idx) > 1:
             # Some input broke the batch: run each alone so only the culprit fails.
             log.warning("batch of %d failed (%s); isolating items", len(idx), failure)
             for i in idx:
-                self._run(inputs, [i], out)
+                self._run(inputs, [i], out, charges)
             return
         for i in idx:
             out[i] = failure

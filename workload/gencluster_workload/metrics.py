@@ -39,6 +39,7 @@ DURATION_BUCKETS = (
     30.0,
 )
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
+BATCH_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 CONTRACT_NAMES = (
     "gencluster_request_duration_seconds",
@@ -47,13 +48,23 @@ CONTRACT_NAMES = (
     "gencluster_inflight_requests",
     "gencluster_batch_size",
     "gencluster_batch_size_observed",
+    "gencluster_batch_duration_seconds",
     "gencluster_gpu_memory_used_bytes",
     "gencluster_gpu_memory_total_bytes",
     "gencluster_gpu_memory_reserved_bytes",
+    "gencluster_gpu_memory_process_bytes",
     "gencluster_gpu_memory_fragmentation_ratio",
     "gencluster_oom_total",
     "gencluster_cache_requests_total",
+    # Cost accounting (docs/workload.md, "Cost accounting").
+    "gencluster_gpu_seconds_total",
+    "gencluster_cpu_seconds_total",
+    "gencluster_assets_total",
+    "gencluster_asset_bytes_total",
 )
+OUTCOMES = ("ok", "error", "cache_hit")
+CHARGED_OUTCOMES = ("ok", "error")  # a cache hit is charged nothing
+ASSET_SOURCES = ("computed", "coalesced", "l1", "redis")
 
 
 class Metrics:
@@ -93,6 +104,12 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        self.batch_duration = Histogram(
+            "gencluster_batch_duration_seconds",
+            "Device time of each forward pass that completed (the slowdown detector's signal).",
+            buckets=BATCH_SECONDS_BUCKETS,
+            registry=r,
+        )
         self.gpu_used = Gauge(
             "gencluster_gpu_memory_used_bytes",
             "Device memory in use (CUDA: torch allocated; cpu: process RSS minus free heap).",
@@ -111,6 +128,13 @@ class Metrics:
             ["device"],
             registry=r,
         )
+        self.gpu_process = Gauge(
+            "gencluster_gpu_memory_process_bytes",
+            "Device memory NVML attributes to this process (CUDA with NVML only: torch's "
+            "reserve plus the CUDA context and other libraries' allocations).",
+            ["device"],
+            registry=r,
+        )
         self.gpu_fragmentation = Gauge(
             "gencluster_gpu_memory_fragmentation_ratio",
             "Share of reserved memory not in use, 0..1.",
@@ -126,8 +150,40 @@ class Metrics:
             ["tier", "result"],
             registry=r,
         )
-        for outcome in ("ok", "error", "cache_hit"):
+        self.gpu_seconds = Counter(
+            "gencluster_gpu_seconds_total",
+            "Device time charged to requests: each forward pass's time split equally among the "
+            "requests in it (OOM'd and retried passes included), by the request's outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.cpu_seconds = Counter(
+            "gencluster_cpu_seconds_total",
+            "CPU thread time charged to requests for decoding, meshing and export, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.assets = Counter(
+            "gencluster_assets_total",
+            "Meshes answered with 200, by source: computed, coalesced (shared a computation), "
+            "l1 or redis (cache hits, which cost no device time).",
+            ["source"],
+            registry=r,
+        )
+        self.asset_bytes = Counter(
+            "gencluster_asset_bytes_total",
+            "Bytes of the meshes answered with 200, by source (computed = generated).",
+            ["source"],
+            registry=r,
+        )
+        for outcome in OUTCOMES:
             self.request_duration.labels(outcome)
+        for outcome in CHARGED_OUTCOMES:
+            self.gpu_seconds.labels(outcome)
+            self.cpu_seconds.labels(outcome)
+        for source in ASSET_SOURCES:
+            self.assets.labels(source)
+            self.asset_bytes.labels(source)
         self.requests.labels("200")
         for tier in ("l1", "redis"):
             for result in ("hit", "miss"):

@@ -88,6 +88,8 @@ class RedisTier:
         ttl_seconds: int = 3600,
         timeout_s: float = 0.1,
         connect_timeout_s: float = 2.0,
+        *,
+        tls_ca_file: str = "",
     ) -> None:
         if mode not in ("standalone", "cluster"):
             raise ValueError(f"redis mode must be standalone or cluster, got {mode!r}")
@@ -102,6 +104,18 @@ class RedisTier:
             "retry": Retry(NoBackoff(), 0),
             "decode_responses": False,
         }
+        # TLS with a rediss:// URL or a CA file (the operator renders both). The chain is
+        # verified against the CA; the host name is not: a Redis Cluster's nodes are pod IPs,
+        # which no certificate names. The file is read when a connection opens, so a CA that
+        # is not there yet (its Secret missing) is a failed connection, i.e. a miss.
+        self.tls = url.startswith("rediss://") or bool(tls_ca_file)
+        if self.tls:
+            if url.startswith("redis://"):
+                url = "rediss://" + url[len("redis://"):]
+                self.url = url
+            kwargs |= {"ssl_cert_reqs": "required", "ssl_check_hostname": False}
+            if tls_ca_file:
+                kwargs["ssl_ca_certs"] = tls_ca_file
         self.client: Any
         if mode == "cluster":
             self.client = aioredis.RedisCluster.from_url(url, **kwargs)
@@ -216,6 +230,7 @@ class RedisTier:
         return {
             "mode": self.mode,
             "url": redact_url(self.url),
+            "tls": self.tls,
             "key_prefix": self.prefix,
             "ttl_seconds": self.ttl,
             "timeout_ms": round(self.timeout * 1000),

@@ -4,6 +4,9 @@ Why listen before the model is loaded: /healthz answers at once (the kubelet's l
 must not kill a pod that is loading), while /readyz stays 503 until the model is warm.
 On SIGTERM: /readyz -> 503 and new generate requests -> 503 at once, queued and running requests
 finish, then the process exits, all inside GENCLUSTER_SHUTDOWN_GRACE_SECONDS.
+With GENCLUSTER_ADMIN_PORT the admin API listens on that port (its own app, the same service and
+readiness state) and the HTTP port answers 404 for /admin/*; both are bound before the model
+loads, and a port that is taken fails the start.
 """
 
 from __future__ import annotations
@@ -11,16 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
 import time
 
 import torch
 from aiohttp import web
 
+from gencluster import tracing
+
 from .admin import AdminAuth
 from .config import ConfigError, Settings, parse_settings
-from .http_api import build_app
+from .http_api import Readiness, build_admin_app, build_app
 from .service import Service, cpu_quota
 
 log = logging.getLogger("gencluster_workload")
@@ -41,22 +48,41 @@ async def serve(settings: Settings) -> int:
     threads = _configure_torch(settings)
     service = Service(settings)
     auth = AdminAuth(settings.admin_token, settings.admin_token_file)
+    readiness = Readiness()  # one state: PUT /admin/readiness (either port) turns /readyz
+    shutdown_timeout = max(0.1, settings.shutdown_grace_seconds)
     runner = web.AppRunner(
-        build_app(service, auth),
+        build_app(service, auth, readiness, settings.admin_port),
         access_log=None,
         handle_signals=False,
-        shutdown_timeout=max(0.1, settings.shutdown_grace_seconds),
+        shutdown_timeout=shutdown_timeout,
     )
+    runners = [runner]
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     await site.start()
+    if settings.admin_port:
+        admin_runner = web.AppRunner(
+            build_admin_app(service, auth, readiness),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=shutdown_timeout,
+        )
+        runners.append(admin_runner)
+        await admin_runner.setup()
+        try:
+            await web.TCPSite(admin_runner, settings.host, settings.admin_port, reuse_address=True).start()
+        except OSError:
+            for r in reversed(runners):
+                await r.cleanup()
+            raise
     log.info(
-        "listening on %s:%d (device %s, %d torch threads, admin API %s)",
+        "listening on %s:%d (device %s, %d torch threads, admin API %s%s)",
         settings.host,
         settings.port,
         service.device,
         threads,
         "on" if auth.enabled else "off",
+        f" on port {settings.admin_port}" if settings.admin_port else "",
     )
 
     stop = asyncio.Event()
@@ -68,7 +94,8 @@ async def serve(settings: Settings) -> int:
     if starting.done() and starting.exception() is not None:
         log.error("model failed to start: %s", starting.exception(), exc_info=starting.exception())
         stopping.cancel()
-        await runner.cleanup()
+        for r in reversed(runners):
+            await r.cleanup()
         await service.close(0)
         return 1
     await stopping
@@ -91,7 +118,8 @@ async def serve(settings: Settings) -> int:
         log.warning("grace period over: %d queued requests get 503", service.abandon_queue())
     remaining = max(0.1, grace - (time.monotonic() - t0))
     await service.close(flush_s=min(0.5, remaining / 2))
-    await runner.cleanup()
+    for r in reversed(runners):
+        await r.cleanup()
     log.info("stopped after %.2fs", time.monotonic() - t0)
     return 0
 
@@ -111,8 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     log.info("settings: %s", settings.redacted())
+    pod = os.environ.get("GENCLUSTER_POD_NAME") or socket.gethostname()
+    choice = tracing.setup("gencluster-workload", attributes={"k8s.pod.name": pod})
+    log.info("tracing %s (%s)", "on" if choice.enabled else "off", choice.reason)
     try:
         return asyncio.run(serve(settings))
     except (OSError, RuntimeError) as exc:  # the port is taken; GENCLUSTER_DEVICE=cuda, no GPU
         log.error("cannot serve: %s", exc)
         return 1
+    finally:
+        tracing.shutdown()  # flush the spans still queued (bounded by OTEL_BSP_EXPORT_TIMEOUT)

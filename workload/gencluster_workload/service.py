@@ -14,19 +14,22 @@ import asyncio
 import logging
 import math
 import os
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
+from opentelemetry import trace
 from PIL import Image
 
 from . import meshing
 from .batcher import DynamicBatcher, ShuttingDown
 from .cache import SingleFlight, TieredCache, cache_key
 from .config import BatchSettings, Settings, initial_batch_settings
+from .faults import FaultSwitch
 from .gpu_memory import MemoryMonitor, Reading
 from .imaging import RequestError, decode_image
 from .inference import BatchRunner, ItemResult, is_oom
@@ -36,6 +39,7 @@ from .model import GenerationModel, build_model
 from .redis_tier import RedisTier
 
 log = logging.getLogger(__name__)
+tracer = trace.get_tracer("gencluster_workload")
 
 SAMPLE_INTERVAL_S = 1.0
 PRESSURE_CLEANUP_INTERVAL_S = 30.0
@@ -45,12 +49,35 @@ class NotReady(Exception):
     """The model is still loading, or the server is draining."""
 
 
+@dataclass
+class Charge:
+    """What one request cost, filled in as it goes (so a request that fails late still reports
+    the device and CPU time it used): its share of every forward pass it was in, and the CPU
+    thread time of its decoding, meshing and export."""
+
+    gpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
 @dataclass(frozen=True)
 class GenerateRequest:
     image: bytes
     resolution: int = meshing.DEFAULT_RESOLUTION
     fmt: str = "glb"
     use_cache: bool = True
+    charge: Charge = field(default_factory=Charge, compare=False)
+
+
+@dataclass(eq=False)
+class DeviceJob:
+    """One request's place in a batch: its input, the span to link the batch to, and what the
+    device thread reports back (times in ns since the epoch, for spans; the device charge)."""
+
+    tensor: torch.Tensor
+    parent: trace.SpanContext
+    enqueued_ns: int = field(default_factory=time.time_ns)
+    started_ns: int = 0
+    gpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,7 @@ class Service:
                 settings.redis_key_prefix,
                 settings.cache_ttl_seconds,
                 settings.redis_timeout_ms / 1000,
+                tls_ca_file=settings.redis_tls_ca_file,
             )
         self.cache = TieredCache(l1, l2, self.metrics)
         self.flight = SingleFlight()
@@ -117,7 +145,9 @@ class Service:
         self.model_name = ""
         self.model_version = ""
         self.runner: BatchRunner | None = None
-        self.batcher: DynamicBatcher[torch.Tensor, ItemResult] | None = None
+        self.faults = FaultSwitch(settings.fault_injection == "on")
+        self.batcher: DynamicBatcher[DeviceJob, ItemResult] | None = None
+        self.pod = os.environ.get("GENCLUSTER_POD_NAME") or socket.gethostname()
         self.ready = False
         self.draining = False
         self.inflight = 0
@@ -144,11 +174,13 @@ class Service:
             self.memory,
             on_forward=self.metrics.batch_size_observed.observe,
             on_oom=lambda n: self.metrics.oom.inc(),
+            on_forward_seconds=self.metrics.batch_duration.observe,
+            faults=self.faults,
         )
         await loop.run_in_executor(self.device_pool, self._warm_up, model)
         await loop.run_in_executor(self.cpu_pool, _warm_meshing)
         self.batcher = DynamicBatcher(
-            self.runner.run,
+            self._run_batch,
             self.device_pool,
             self.batch_settings,
             self.settings.queue_max,
@@ -212,6 +244,7 @@ class Service:
         return self.batcher.fail_pending(ShuttingDown("shutdown grace period ran out"))
 
     async def close(self, flush_s: float = 0.5) -> None:
+        self.faults.release()
         await self.cache.flush(flush_s)
         for task in self._tasks:
             task.cancel()
@@ -236,6 +269,9 @@ class Service:
         self.metrics.gpu_total.labels(d).set(r.total_bytes)
         self.metrics.gpu_reserved.labels(d).set(r.reserved_bytes)
         self.metrics.gpu_fragmentation.labels(d).set(r.fragmentation_ratio)
+        process = (r.nvml or {}).get("process_used_bytes")
+        if process is not None:  # exported only where NVML reports it (never on the CPU stand-in)
+            self.metrics.gpu_process.labels(d).set(process)
 
     async def _sample_memory(self) -> None:
         loop = asyncio.get_running_loop()
@@ -273,6 +309,8 @@ class Service:
         if value is not None:
             return GenerateResult(value, meshing.FORMATS[req.fmt], f"hit-{tier}")
         result, leader = await self.flight.do(key, lambda: self._compute(req, key))
+        if not leader:
+            trace.get_current_span().set_attribute("gencluster.coalesced", True)
         return result if leader else replace(result, coalesced=True)
 
     def _prepare(self, data: bytes) -> torch.Tensor:
@@ -283,21 +321,72 @@ class Service:
         except ValueError as exc:
             raise RequestError(422, f"the model cannot use this image: {exc}") from None
 
+    def _prepare_timed(self, data: bytes) -> tuple[torch.Tensor | Exception, float]:
+        """(input tensor or the reason there is none, CPU seconds spent), on a cpu thread."""
+        t0 = time.thread_time()
+        try:
+            out: torch.Tensor | Exception = self._prepare(data)
+        except Exception as exc:
+            out = exc
+        return out, time.thread_time() - t0
+
     async def _compute(self, req: GenerateRequest, key: str) -> GenerateResult:
         assert self.batcher is not None
         loop = asyncio.get_running_loop()
-        tensor = await loop.run_in_executor(self.cpu_pool, self._prepare, req.image)
-        item = await self.batcher.submit(tensor)
+        with tracer.start_as_current_span("preprocess"):
+            tensor, cpu = await loop.run_in_executor(self.cpu_pool, self._prepare_timed, req.image)
+            req.charge.cpu_seconds += cpu
+            if isinstance(tensor, Exception):
+                raise tensor
+        job = DeviceJob(tensor, trace.get_current_span().get_span_context())
         try:
-            body = await loop.run_in_executor(
-                self.cpu_pool, meshing.grid_to_mesh_bytes, item.grid, req.resolution, req.fmt
-            )
-        except meshing.EmptyShape as exc:
-            raise RequestError(422, str(exc)) from None
-        self.cache.put(key, body)
-        return GenerateResult(
-            body, meshing.FORMATS[req.fmt], "miss", item.batch_size, round(item.forward_ms, 2)
+            item = await self.batcher.submit(job)
+        finally:
+            req.charge.gpu_seconds += job.gpu_seconds
+            if job.started_ns:
+                tracer.start_span("queue.wait", start_time=job.enqueued_ns).end(job.started_ns)
+        mesh = await loop.run_in_executor(
+            self.cpu_pool, _mesh_and_export, item.grid, req.resolution, req.fmt
         )
+        req.charge.cpu_seconds += mesh.cpu_seconds
+        mesh.spans(req.resolution, req.fmt)
+        if mesh.error is not None:
+            raise RequestError(422, str(mesh.error))
+        assert mesh.body is not None
+        self.cache.put(key, mesh.body)
+        return GenerateResult(
+            mesh.body, meshing.FORMATS[req.fmt], "miss", item.batch_size, round(item.forward_ms, 2)
+        )
+
+    def _run_batch(self, jobs: list[DeviceJob]) -> list[ItemResult | BaseException]:
+        """On the device thread: one batch, its span (a child of the first sampled request,
+        linked to every request in it) with the forward pass inside, and each job's charge."""
+        assert self.runner is not None
+        started = time.time_ns()
+        for job in jobs:
+            job.started_ns = started
+        sampled = [j.parent for j in jobs if j.parent.is_valid and j.parent.trace_flags.sampled]
+        parent = sampled[0] if sampled else jobs[0].parent
+        attrs: dict[str, str | int] = {"gencluster.batch.size": len(jobs), "gencluster.model.version": self.model_version,
+                 "gencluster.pod": self.pod}
+        batch = tracer.start_span(
+            "batch",
+            context=trace.set_span_in_context(trace.NonRecordingSpan(parent)),
+            links=[trace.Link(j.parent) for j in jobs if j.parent.is_valid],
+            attributes=attrs,
+            start_time=started,
+        )
+        try:
+            with tracer.start_span("forward", context=trace.set_span_in_context(batch),
+                                   attributes=attrs) as forward:
+                results, charges = self.runner.run_charged([j.tensor for j in jobs])
+                forward.set_attribute("gencluster.batch.failed",
+                                      sum(isinstance(r, BaseException) for r in results))
+            for job, seconds in zip(jobs, charges, strict=True):
+                job.gpu_seconds = seconds
+            return results
+        finally:
+            batch.end()
 
     # -- reports -----------------------------------------------------------------------
     def cache_stats(self) -> dict[str, Any]:
@@ -323,6 +412,45 @@ class Service:
             "formats": sorted(meshing.FORMATS),
             "uptime_seconds": round(time.time() - self.started_at, 1),
         }
+
+
+@dataclass
+class MeshResult:
+    """What the cpu thread returns for one mesh: bytes (or the reason there are none), its CPU
+    time, and the wall-clock bounds of its two stages for the meshing and export spans."""
+
+    body: bytes | None
+    error: Exception | None
+    cpu_seconds: float
+    t0_ns: int
+    t1_ns: int
+    t2_ns: int
+
+    def spans(self, resolution: int, fmt: str) -> None:
+        """Record the meshing and export spans under the current span (on the event loop)."""
+        attrs = {"gencluster.mesh.resolution": resolution}
+        span = tracer.start_span("meshing", start_time=self.t0_ns, attributes=attrs)
+        if self.error is not None:
+            span.set_attribute("gencluster.mesh.empty", True)
+        span.end(self.t1_ns)
+        if self.body is not None:
+            export = tracer.start_span("export", start_time=self.t1_ns,
+                                       attributes={"gencluster.mesh.format": fmt,
+                                                   "gencluster.mesh.bytes": len(self.body)})
+            export.end(self.t2_ns)
+
+
+def _mesh_and_export(grid: np.ndarray, resolution: int, fmt: str) -> MeshResult:
+    """Marching cubes, then export; timed per stage (a cpu thread)."""
+    c0, t0 = time.thread_time(), time.time_ns()
+    try:
+        verts, faces = meshing.grid_to_arrays(grid, resolution)
+    except meshing.EmptyShape as exc:
+        t1 = time.time_ns()
+        return MeshResult(None, exc, time.thread_time() - c0, t0, t1, t1)
+    t1 = time.time_ns()
+    body = meshing.export(verts, faces, fmt)
+    return MeshResult(body, None, time.thread_time() - c0, t0, t1, time.time_ns())
 
 
 def _warm_meshing() -> None:

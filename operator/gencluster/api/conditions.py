@@ -29,6 +29,30 @@ class ConditionUpdate:
     message: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A condition as a writer remembers it between passes: with the time (epoch seconds) its
+    status last changed. The control loop keeps these; the reconcile merges into status."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+    since: float
+
+
+def _keeps_time(old_status: object, new_status: str) -> bool:
+    """The one rule: lastTransitionTime moves only when the status does."""
+    return old_status == new_status
+
+
+def carry(old: Iterable[Condition], update: ConditionUpdate, now: float) -> Condition:
+    """The condition after `update`, keeping its transition time unless the status changed."""
+    prev = next((c for c in old if c.type == update.type), None)
+    since = prev.since if prev is not None and _keeps_time(prev.status, update.status) else now
+    return Condition(update.type, update.status, update.reason, update.message, since)
+
+
 def merge_conditions(
     current: Iterable[dict[str, object]],
     updates: Iterable[ConditionUpdate],
@@ -42,7 +66,7 @@ def merge_conditions(
     by_type = {str(c.get("type")): dict(c) for c in current}
     for u in updates:
         old = by_type.get(u.type)
-        changed = old is None or old.get("status") != u.status
+        changed = old is None or not _keeps_time(old.get("status"), u.status)
         by_type[u.type] = {
             "type": u.type,
             "status": u.status,

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from .. import GROUP, KIND, PLURAL, VERSION
+from ..render.names import CLUSTER_NAME_PATTERN, MAX_CLUSTER_NAME_LENGTH
 from .spec import GenerationClusterSpec
 from .status import GenerationClusterStatus
 
@@ -33,7 +34,7 @@ def _structural(node: Any, defs: JsonObj) -> Any:
             merged["x-kubernetes-validations"] = (
                 target["x-kubernetes-validations"] + node["x-kubernetes-validations"])
         return _structural(merged, defs)
-    if "anyOf" in node:  # `X | None`: optional X
+    if "anyOf" in node and not node.get("x-kubernetes-int-or-string"):  # `X | None`: optional X
         options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
         (only,) = options
         node = {**_structural(only, defs), **{k: v for k, v in node.items()}}
@@ -103,7 +104,20 @@ PRINTER_COLUMNS = [
     _column("GPU Mem", ".status.metrics.gpuMemoryPercent", "integer", desc="GPU memory (%)"),
     _column("Alerts", ".status.alertCount", "integer", desc="Firing alerts"),
     _column("Cache", ".status.cache.state", priority=1, desc="Cache state"),
+    _column("Cost/1k", ".status.cost.perThousandRequests", desc="Cost per 1,000 requests over the last hour (spec.cost.currency)"),
     _column("Age", ".metadata.creationTimestamp", "date"),
+]
+
+
+# metadata.name is checked at the schema's root (the only place CEL can see it): every child
+# name derived from it must be valid, or the children would be refused after admission.
+NAME_RULES = [
+    {"rule": f"self.metadata.name.size() <= {MAX_CLUSTER_NAME_LENGTH}",
+     "message": f"metadata.name must be at most {MAX_CLUSTER_NAME_LENGTH} characters: the operator's "
+                "children (<name>-redis, <name>-redis-headless, ...) must fit Kubernetes' 63-character limits"},
+    {"rule": f"self.metadata.name.matches('{CLUSTER_NAME_PATTERN}')",
+     "message": "metadata.name must be a DNS-1035 label (lowercase letters, digits and '-', starting with a "
+                "letter, no dots): it names the cluster's Services"},
 ]
 
 
@@ -141,6 +155,7 @@ def build_crd() -> JsonObj:
                     "type": "object",
                     "description": "A GPU generation service: workload pods, a Redis cache, autoscaling, batch tuning and alerts, run by the gencluster operator.",
                     "required": ["spec"],
+                    "x-kubernetes-validations": NAME_RULES,
                     "properties": {
                         "apiVersion": {"type": "string"},
                         "kind": {"type": "string"},

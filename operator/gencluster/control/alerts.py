@@ -9,20 +9,37 @@ firing and the MetricsAvailable condition says why.
 Built-in rules (alerts.builtinRules): GPU memory > 85 % warning and > 95 % critical, p95 over the
 batching SLO, error rate > 1 % (errorRatePermille > 10), cache hit ratio < 50 %, queue saturated
 (a pod's queue at >= 90 % of workload.queueMax). User rules with a built-in's name replace it.
-Anomalies (alerts.anomalyDetection): robust z-score (anomaly.py) of each cluster aggregate against
-its own recent history. Leak prediction (alerts.predictiveMemory): a line through each pod's GPU
+Anomalies (alerts.anomalyDetection, anomaly.py): change detectors on signals a healthy load change
+does not move: a Bernoulli CUSUM on the 5xx share (anomaly-error-rate), a CUSUM on device seconds
+per forward pass against the pods' own service curve (anomaly-slowdown), and pods that have
+requests queued and complete nothing (pod-stuck). Leak prediction (alerts.predictiveMemory): a line through each pod's GPU
 memory floor (the lowest reading per 30 s, which batch activity cannot raise for long) that
-reaches 100 % within MEMORY_HORIZON_S.
+reaches MEMORY_FULL (95 %) within MEMORY_HORIZON_S + MEMORY_CONFIRM_S (so a firing alert, which
+needed MEMORY_CONFIRM_S to confirm, still gives MEMORY_HORIZON_S of warning).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..api.spec import GenerationClusterSpec
-from .anomaly import MIN_POINTS, Z_RESOLVE, Z_THRESHOLD, Direction, robust_z, signed
+from ..api.spec import BUILTIN_METRICS, GenerationClusterSpec
+from . import custom
+from .anomaly import (
+    ERROR_ALT,
+    ERROR_H,
+    SLOW_H,
+    SLOW_K,
+    STUCK_S,
+    ErrorCusum,
+    PodProgress,
+    ServiceCusum,
+    error_cusum,
+    service_cusum,
+    stuck_pods,
+)
 from .forecast import fit_line, seconds_until
 from .window import WindowView
 
@@ -32,7 +49,9 @@ Severity = Literal["warning", "critical"]
 HYSTERESIS = 0.05
 RESOLVE_SECONDS = 60.0
 QUEUE_SATURATED_PERCENT = 90.0
-ANOMALY_FOR_SECONDS = 30.0
+ERROR_RULE = "anomaly-error-rate"
+SLOWDOWN_RULE = "anomaly-slowdown"
+STUCK_RULE = "pod-stuck"
 MEMORY_RULE = "gpu-memory-exhaustion"
 MEMORY_HORIZON_S = 600.0  # warn when exhaustion is this close (if the trend holds)
 MEMORY_CONFIRM_S = 60.0  # the prediction must hold this long; counted into the horizon
@@ -41,15 +60,6 @@ MEMORY_MIN_POINTS = 8
 MEMORY_MIN_SPAN_S = 240.0
 MEMORY_MIN_R2 = 0.8
 MEMORY_FULL = 95.0  # allocations fail before the last few percent (fragmentation, workspace)
-
-# metric -> (direction, absolute MAD floor, MAD floor relative to the median)
-ANOMALY_STREAMS: Mapping[str, tuple[Direction, float, float]] = {
-    "latencyP95Ms": ("up", 50.0, 0.10),
-    "errorRatePermille": ("up", 2.0, 0.10),
-    "queueDepth": ("up", 2.0, 0.10),
-    "gpuMemoryPercent": ("up", 2.0, 0.02),
-    "requestsPerSecond": ("both", 1.0, 0.10),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +86,8 @@ def builtin_rules(spec: GenerationClusterSpec) -> list[Rule]:
 def rules_for(spec: GenerationClusterSpec) -> list[Rule]:
     out = {r.name: r for r in builtin_rules(spec)} if spec.alerts.builtin_rules else {}
     for u in spec.alerts.rules:
-        out[u.name] = Rule(u.name, u.metric, u.comparison, float(u.threshold),
+        metric = u.metric if u.metric in BUILTIN_METRICS else custom.key(u.metric, u.aggregation)
+        out[u.name] = Rule(u.name, metric, u.comparison, custom.quantity(u.threshold),
                            float(u.for_seconds), u.severity)
     return list(out.values())
 
@@ -128,6 +139,8 @@ class Active:
 @dataclass(frozen=True, slots=True)
 class AlertState:
     tracks: Mapping[str, Track] = field(default_factory=dict)
+    errors: ErrorCusum = field(default_factory=ErrorCusum)
+    service: ServiceCusum = field(default_factory=ServiceCusum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,53 +199,62 @@ def _rule_checks(spec: GenerationClusterSpec, view: WindowView) -> list[_Check]:
             r.name, r.severity, None if v is None else breached(v, r),
             None if v is None else cleared(v, r), v, r.threshold, r.for_seconds,
             max(RESOLVE_SECONDS, r.for_seconds),
-            "" if v is None else f"{r.metric} {v:.0f} {_OPS[r.comparison]} {r.threshold:.0f}"))
+            "" if v is None else f"{r.metric} {_num(v)} {_OPS[r.comparison]} {_num(r.threshold)}"))
     return out
 
 
 _OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
-def _anomaly_checks(view: WindowView) -> list[_Check]:
+def _num(x: float) -> str:
+    return f"{x:.0f}" if abs(x) >= 10 or x == int(x) else f"{x:.3g}"
+
+
+def _anomaly_checks(view: WindowView, state: AlertState,
+                    now: float) -> tuple[list[_Check], ErrorCusum, ServiceCusum]:
+    """The change detectors' checks, fed with this update's scrapes (anomaly.py)."""
+    new = [p for p in view.pods.values() if p.fresh and p.updated]
+    errors, share = error_cusum(state.errors, sum(p.errors_step for p in new),
+                                sum(p.requests_step for p in new), now)
+    service, ratio = service_cusum(state.service, sum(p.batches_step for p in new),
+                                   sum(p.items_step for p in new),
+                                   sum(p.batch_seconds_step for p in new), now)
     out = []
-    past = view.history[:-1] if view.history and view.history[-1].t == view.now else view.history
-    for metric, (direction, abs_floor, rel_floor) in ANOMALY_STREAMS.items():
-        value = view.metric(metric)
-        base = [getattr(p, _HISTORY_FIELD[metric]) for p in past]
-        pts = [b for b in base if b is not None]
-        name = f"anomaly-{_KEBAB[metric]}"
-        if value is None or len(pts) < MIN_POINTS:
-            out.append(_Check(name, "warning", None, None, value, None, ANOMALY_FOR_SECONDS,
-                              RESOLVE_SECONDS, ""))
-            continue
-        med = sorted(pts)[len(pts) // 2]
-        score = robust_z(pts, value, max(abs_floor, rel_floor * abs(med)))
-        if score is None:
-            out.append(_Check(name, "warning", None, None, value, None, ANOMALY_FOR_SECONDS,
-                              RESOLVE_SECONDS, ""))
-            continue
-        z = signed(score.z, direction)
-        edge = score.band_edge()
-        out.append(_Check(name, "warning", z > Z_THRESHOLD, z < Z_RESOLVE, value, edge,
-                          ANOMALY_FOR_SECONDS, RESOLVE_SECONDS,
-                          f"{metric} {value:.1f} is anomalous (robust z {score.z:.1f}; median "
-                          f"{score.median:.1f}, usual band up to {edge:.1f})"))
-    return out
-
-
-_HISTORY_FIELD = {
-    "latencyP95Ms": "p95_ms", "errorRatePermille": "error_rate_permille",
-    "queueDepth": "queue_depth", "gpuMemoryPercent": "gpu_memory_percent",
-    "requestsPerSecond": "rps",
-}
-_KEBAB = {
-    "latencyP95Ms": "latency", "errorRatePermille": "error-rate", "queueDepth": "queue-depth",
-    "gpuMemoryPercent": "gpu-memory", "requestsPerSecond": "request-rate",
-}
+    if share is None:
+        out.append(_Check(ERROR_RULE, "warning", None, None, None, None, 0.0, RESOLVE_SECONDS,
+                          ""))
+    else:
+        out.append(_Check(
+            ERROR_RULE, "warning", errors.g > ERROR_H, errors.g == 0.0, 1000.0 * share,
+            1000.0 * max(ERROR_ALT, 2.0 * errors.p0), 0.0, RESOLVE_SECONDS,
+            f"5xx share {100.0 * share:.1f} % against a usual {100.0 * errors.p0:.2f} % "
+            f"(CUSUM {errors.g:.1f} > {ERROR_H:.0f})"))
+    if ratio is None:
+        out.append(_Check(SLOWDOWN_RULE, "warning", None, None, None, None, 0.0,
+                          RESOLVE_SECONDS, ""))
+    else:
+        out.append(_Check(
+            SLOWDOWN_RULE, "warning", service.g > SLOW_H, service.g == 0.0, 100.0 * ratio,
+            100.0 * math.exp(SLOW_K), 0.0, RESOLVE_SECONDS,
+            f"forward passes take {ratio:.2f}x the pods' usual time at this batch size"))
+    progress = [PodProgress(p.name, p.stalled_s, p.rps) for p in view.pods.values() if p.fresh]
+    stuck = stuck_pods(progress)
+    if progress:
+        names = ", ".join(f"{n} ({s:.0f}s" + (f"; peers {r:.1f} req/s)" if r is not None else ")")
+                          for n, s, r in stuck)
+        out.append(_Check(STUCK_RULE, "warning", bool(stuck), not stuck, float(len(stuck)), 0.0,
+                          0.0, RESOLVE_SECONDS,
+                          f"{len(stuck)} pod(s) with queued requests completed nothing for "
+                          f">= {STUCK_S:.0f}s: {names}" if stuck else ""))
+    else:
+        out.append(_Check(STUCK_RULE, "warning", None, None, None, None, 0.0, RESOLVE_SECONDS,
+                          ""))
+    return out, errors, service
 
 
 def memory_eta(floor: Sequence[tuple[float, float]], now: float) -> float | None:
-    """Seconds until a pod's GPU memory floor reaches 100 % if its trend holds; None if no trend."""
+    """Seconds until a pod's GPU memory floor reaches MEMORY_FULL if its trend holds; None if no
+    trend."""
     pts = [(t, v) for t, v in floor if t >= now - MEMORY_FIT_S]
     if len(pts) < MEMORY_MIN_POINTS or pts[-1][0] - pts[0][0] < MEMORY_MIN_SPAN_S:
         return None
@@ -259,8 +281,10 @@ def decide_alerts(spec: GenerationClusterSpec, view: WindowView, state: AlertSta
                   now: float) -> tuple[AlertDecision, AlertState]:
     """Evaluate every alert; return the firing/resolved transitions and what is active."""
     checks = _rule_checks(spec, view)
+    errors, service = state.errors, state.service
     if spec.alerts.anomaly_detection:
-        checks += _anomaly_checks(view)
+        found, errors, service = _anomaly_checks(view, state, now)
+        checks += found
     if spec.alerts.predictive_memory:
         checks.append(_memory_check(view))
     tracks: dict[str, Track] = {}
@@ -283,4 +307,4 @@ def decide_alerts(spec: GenerationClusterSpec, view: WindowView, state: AlertSta
                                           old.threshold, "rule removed"))
     active = tuple(Active(n, t.severity, t.value, t.threshold, t.firing_since, t.message)
                    for n, t in tracks.items() if t.firing_since is not None)
-    return AlertDecision(tuple(transitions), active), AlertState(tracks)
+    return AlertDecision(tuple(transitions), active), AlertState(tracks, errors, service)

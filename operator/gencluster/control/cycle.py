@@ -8,19 +8,23 @@ policy) and the status fields the control loop owns (server-side applied by its 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ..api.conditions import Condition, ConditionStatus, ConditionUpdate, carry
 from ..api.spec import GenerationClusterSpec
 from .alerts import AlertDecision, AlertState, decide_alerts
 from .batching import BatchDecision, BatchState, decide_batches
 from .events import EventIntent, EventState, admit
 from .replicas import ReplicaDecision, ReplicaState, decide_replicas
+from .scheduling import hold_scale_up, transition_events
 from .window import WindowView
 
 ALERTING = "Alerting"
 METRICS_AVAILABLE = "MetricsAvailable"
+CUSTOM_METRICS_AVAILABLE = "CustomMetricsAvailable"
 MESSAGE_LIMIT = 1000
 
 
@@ -29,20 +33,27 @@ def rfc3339(t: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Condition:
-    type: str
-    status: str
-    reason: str
-    message: str
-    since: float
-
-
-@dataclass(frozen=True, slots=True)
 class LastScale:
     time: float
     from_: int
     to: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """Advisory mode: what the loop would do. Kept until the numbers change (so its time and
+    reason describe when and why this recommendation began, and status is not rewritten per tick)."""
+
+    since: float
+    current: int
+    replicas: int
+    batch_size: int
+    pod_batch_sizes: tuple[tuple[str, int], ...]
+    reason: str
+
+    def key(self) -> tuple[int, int, int, tuple[tuple[str, int], ...]]:
+        return (self.current, self.replicas, self.batch_size, self.pod_batch_sizes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +67,8 @@ class ControlState:
     conditions: tuple[Condition, ...] = ()
     last_scale: LastScale | None = None
     metrics_missing_since: float | None = None
+    recommendation: Recommendation | None = None  # advisory mode only
+    scale_up_held: bool = False  # workload pods are unschedulable (control/scheduling.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,21 +88,83 @@ def _int(x: float | None) -> int | None:
     return None if x is None else round(x)
 
 
-def _condition(old: tuple[Condition, ...], type_: str, status: str, reason: str, message: str,
-               now: float) -> Condition:
-    prev = next((c for c in old if c.type == type_), None)
-    since = prev.since if prev is not None and prev.status == status else now
-    return Condition(type_, status, reason, _cut(message), since)
+def _condition(old: tuple[Condition, ...], type_: str, status: ConditionStatus, reason: str,
+               message: str, now: float) -> Condition:
+    return carry(old, ConditionUpdate(type_, status, reason, _cut(message)), now)
+
+
+def _not_done(rstate: ReplicaState, now: float) -> ReplicaState:
+    """The replica state without the change decided at `now` (it was not carried out), so the
+    rate limits of the next decisions do not count it."""
+    return replace(rstate, scales=tuple(x for x in rstate.scales if x[0] != now))
+
+
+def _advice(state: ControlState, replicas: ReplicaDecision, default: int,
+            pods: tuple[tuple[str, int], ...], now: float,
+            batch_reason: str) -> tuple[Recommendation, list[EventIntent]]:
+    """The advisory recommendation, and the Would* Events when it changed since the last tick."""
+    reason = replicas.reason if replicas.desired != replicas.current else (
+        batch_reason or f"{replicas.current} replicas are right: {replicas.reason}")
+    rec = Recommendation(now, replicas.current, replicas.desired, default, pods, _cut(reason))
+    old = state.recommendation
+    if old is not None and old.key() == rec.key():
+        return old, []
+    intents: list[EventIntent] = []
+    if replicas.desired != replicas.current and (
+            old is None or (old.current, old.replicas) != (rec.current, rec.replicas)):
+        up = replicas.desired > replicas.current
+        intents.append(EventIntent("Normal", "WouldScaleUp" if up else "WouldScaleDown", _cut(
+            f"advisory: would scale {replicas.current} -> {replicas.desired} replicas: "
+            f"{replicas.reason}")))
+    if (pods or default != state.batches.default) and (
+            old is None or (old.batch_size, old.pod_batch_sizes) != (default, pods)):
+        moves = "; ".join(f"{p} -> {n}" for p, n in pods)
+        intents.append(EventIntent("Normal", "WouldChangeBatchSize", _cut(
+            f"advisory: would set batch size {default} for new pods"
+            + (f" (now {state.batches.default})" if state.batches.default is not None else "")
+            + (f"; pods: {moves}" if moves else "") + (f": {batch_reason}" if batch_reason else ""))))
+    return rec, intents
+
+
+def custom_condition(view: WindowView, old: tuple[Condition, ...],
+                     now: float) -> tuple[Condition, ...]:
+    """CustomMetricsAvailable, when the spec names custom series: False (SeriesMissing) while
+    some named series has never been scraped from any pod."""
+    if not view.custom:
+        return ()
+    missing = [k for k, v in view.custom.items() if not v.seen]
+    if view.pods_reporting == 0 and missing:
+        return (_condition(old, CUSTOM_METRICS_AVAILABLE, "Unknown", "NoPodsReporting",
+                           "no pod has reported metrics yet", now),)
+    if missing:
+        return (_condition(old, CUSTOM_METRICS_AVAILABLE, "False", "SeriesMissing",
+                           "no pod has exposed: " + ", ".join(missing)
+                           + " (check the name and label matchers; custom metrics are read "
+                             "from the pods' /metrics)", now),)
+    return (_condition(old, CUSTOM_METRICS_AVAILABLE, "True", "SeriesFound",
+                       "found: " + ", ".join(view.custom), now),)
 
 
 def decide(spec: GenerationClusterSpec, view: WindowView, current: int, state: ControlState,
-           now: float, generation: int | None = None) -> tuple[Decisions, ControlState]:
-    """All of one interval's decisions for one GenerationCluster."""
+           now: float, generation: int | None = None,
+           unschedulable: Mapping[str, str] | None = None) -> tuple[Decisions, ControlState]:
+    """All of one interval's decisions for one GenerationCluster.
+
+    unschedulable: workload pods the scheduler cannot place (name -> its message); while there
+    are any the replica count does not grow (control/scheduling.py).
+    autoscaling.mode advisory: everything is decided as in auto, then reported (status
+    recommendation, Would* Events) instead of done: the decisions returned change nothing, and
+    the state does not remember changes that did not happen.
+    """
     a = spec.autoscaling
+    advisory = a.enabled and a.mode == "advisory"
     replicas, rstate = decide_replicas(spec, view, current, state.replicas, now)
     if not a.enabled:
         replicas = ReplicaDecision(current, current, "autoscaling disabled", replicas.proposals)
         rstate = state.replicas
+    hold = hold_scale_up(replicas, unschedulable or {})
+    if hold.clamped:
+        replicas, rstate = hold.decision, _not_done(rstate, now)
     batches, bstate = decide_batches(spec.batching, view, state.batches, now)
     if not a.enabled:
         batches = replace(batches, changes=(), pushes=(), default_changed=False)
@@ -97,6 +172,25 @@ def decide(spec: GenerationClusterSpec, view: WindowView, current: int, state: C
     alerts, astate = decide_alerts(spec, view, state.alerts, now)
 
     intents: list[EventIntent] = []
+    if a.enabled:
+        intents += transition_events(state.scale_up_held, hold)
+    recommendation: Recommendation | None = None
+    if advisory:
+        pod_sizes = tuple(sorted(
+            (n, size) for n, size in batches.sizes.items()
+            if (pv := view.pods.get(n)) is not None and pv.fresh and pv.batch_size is not None
+            and int(pv.batch_size) != size))
+        batch_reason = "; ".join(f"{c.pod} {c.old}->{c.new} ({c.reason})" for c in batches.changes)
+        recommendation, advice = _advice(state, replicas, batches.default, pod_sizes, now,
+                                         batch_reason)
+        intents += advice
+        replicas = ReplicaDecision(current, current, f"advisory: {replicas.reason}",
+                                   replicas.proposals)
+        rstate = _not_done(rstate, now)
+        kept = state.batches.default if state.batches.default is not None else batches.default
+        batches = replace(batches, changes=(), pushes=(), default=kept, default_changed=False)
+        # Sizes come from what the pods really run next time, not from sizes never pushed.
+        bstate = replace(bstate, sizes={}, default=kept)
     last_scale = state.last_scale
     if replicas.desired != replicas.current:
         up = replicas.desired > replicas.current
@@ -141,7 +235,7 @@ def decide(spec: GenerationClusterSpec, view: WindowView, current: int, state: C
     else:
         alert_cond = _condition(state.conditions, ALERTING, "False", "NoAlerts",
                                 "no alert is firing", now)
-    conditions = (alert_cond, metrics_cond)
+    conditions = (alert_cond, metrics_cond, *custom_condition(view, state.conditions, now))
 
     metrics = {k: v for k, v in {
         "p95Ms": _int(view.p95_ms), "gpuMemoryPercent": _int(view.gpu_memory_percent),
@@ -166,8 +260,16 @@ def decide(spec: GenerationClusterSpec, view: WindowView, current: int, state: C
     if last_scale is not None:
         status["lastScale"] = {"time": rfc3339(last_scale.time), "from": last_scale.from_,
                                "to": last_scale.to, "reason": last_scale.reason}
+    if recommendation is not None:
+        status["recommendation"] = {
+            "time": rfc3339(recommendation.since), "currentReplicas": recommendation.current,
+            "replicas": recommendation.replicas, "batchSize": recommendation.batch_size,
+            "podBatchSizes": [{"pod": p, "batchSize": n}
+                              for p, n in recommendation.pod_batch_sizes],
+            "reason": recommendation.reason}
     new_state = ControlState(rstate, bstate, astate, estate, conditions, last_scale,
-                             missing_since)
+                             missing_since, recommendation=recommendation,
+                             scale_up_held=hold.held)
     return Decisions(replicas, batches, alerts, events, status), new_state
 
 

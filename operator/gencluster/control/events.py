@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 BURST = 25.0
 REFILL_SECONDS = 300.0
@@ -21,8 +21,10 @@ WARNING_RESERVE = 5.0
 EventType = Literal["Normal", "Warning"]
 
 
-@dataclass(frozen=True, slots=True)
-class EventIntent:
+class EventIntent(NamedTuple):
+    """An Event the operator means to post: the one type every part uses (the control loop, the
+    reconcile, the Redis Cluster edge); a tuple, so (type, reason, message) compares equal."""
+
     type: EventType
     reason: str  # CamelCase
     message: str
@@ -36,9 +38,11 @@ class EventState:
     suppressed: int = 0  # dropped by dedupe or rate limit, since the start
 
 
-def admit(intents: Iterable[EventIntent], state: EventState,
-          now: float) -> tuple[tuple[EventIntent, ...], EventState]:
-    """The intents to post now (Warnings first), and the policy's new state."""
+def admit(intents: Iterable[EventIntent], state: EventState, now: float,
+          dedupe: bool = True) -> tuple[tuple[EventIntent, ...], EventState]:
+    """The intents to post now (Warnings first), and the policy's new state. Without `dedupe`
+    only the token bucket applies (for intents that are already one per change, such as a
+    condition's transitions: a recovery repeating an earlier message must still be posted)."""
     tokens = state.tokens
     if state.refilled_at is not None:
         tokens = min(BURST, tokens + max(0.0, now - state.refilled_at) / REFILL_SECONDS)
@@ -47,7 +51,7 @@ def admit(intents: Iterable[EventIntent], state: EventState,
     suppressed = state.suppressed
     for e in sorted(intents, key=lambda e: e.type != "Warning"):
         key = (e.type, e.reason, e.message)
-        if key in seen:
+        if dedupe and key in seen:
             suppressed += 1
             continue
         floor = 0.0 if e.type == "Warning" else WARNING_RESERVE

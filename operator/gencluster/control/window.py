@@ -19,20 +19,27 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import samples as m
+from .custom import CustomValue, PodSeries, evaluate, step_sums
+from .custom import key as custom_key
 from .quantile import histogram_quantile, merge
 from .samples import HistogramSample, PodRef, PodSample, SeriesKey
 
-SERVICE_POINTS = 256
+SERVICE_PER_SIZE = 16  # service points kept per batch size (rounded mean batch)
+SERVICE_TTL_S = 1800.0  # a service point older than this no longer describes the pods
 LATENCY_OUTCOMES = frozenset({"ok", "error"})  # cache hits skip the GPU: they'd mask saturation
-MIB = 1024.0 * 1024.0
+
+
+# Beyond 2**53 a float can no longer count in ones, and a few such values summed over pods or
+# squared overflow (inf, or OverflowError): no real queue, counter or byte gauge gets there.
+MAX_VALUE = float(2**53)
 
 
 def valid(x: float | None) -> bool:
-    """A usable metric value: finite and not negative."""
-    return x is not None and math.isfinite(x) and x >= 0.0
+    """A usable metric value: finite, not negative, and below MAX_VALUE."""
+    return x is not None and math.isfinite(x) and 0.0 <= x <= MAX_VALUE
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,15 @@ class Step:
     batch_items: float = 0.0  # requests in them
     backlog_delta: float = 0.0  # growth of queued + running requests
     saturated: bool = False  # requests were queued at both ends: the GPU never idled
+    batch_seconds: float = 0.0  # device seconds of the forward passes timed (batch duration)
+    batch_timed: float = 0.0  # forward passes timed
+    queued: bool = False  # requests were queued at the end of the step
+    # while custom metrics are wanted: every counter's increase and histogram's delta (during
+    # the ingest only), reduced to one sum per selector (custom.step_sums) for the window
+    increases: dict[SeriesKey, float] | None = None
+    hist_deltas: dict[SeriesKey, HistogramSample] | None = None
+    custom_counts: dict[str, float] | None = None
+    custom_hists: dict[str, HistogramSample] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +116,17 @@ class PodView:
     gpu_memory_percent: float | None
     new_ooms: float  # OOMs in the last interval
     memory_floor: tuple[tuple[float, float], ...]  # (bucket start, lowest GPU memory %)
+    # The scrape ingested in this update, if any (the change detectors' increments; zero when
+    # the pod was not scraped this time, so nothing is counted twice):
+    updated: bool = False
+    step_s: float = 0.0  # seconds the step covers
+    requests_step: float = 0.0  # answers (every code)
+    errors_step: float = 0.0  # 5xx answers
+    batches_step: float = 0.0  # forward passes (gencluster_batch_size_observed count)
+    items_step: float = 0.0  # requests in them
+    batch_seconds_step: float = 0.0  # their device seconds (gencluster_batch_duration_seconds)
+    batch_timed_step: float = 0.0  # forward passes timed
+    stalled_s: float = 0.0  # trailing seconds with requests queued and nothing completed
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +162,11 @@ class WindowView:
     restarts: int  # pod restarts seen since the window was created
     history: Sequence[ClusterPoint]
     last_fresh: float | None  # newest good scrape of any pod
-    service: Sequence[tuple[float, float]] = ()  # (mean batch, s per batch) while saturated
+    service: Sequence[tuple[float, float]] = ()  # (mean batch, s per batch), last SERVICE_TTL_S
+    service_points: Sequence[tuple[float, float, float]] = ()  # the same with their times
+    custom: Mapping[str, CustomValue] = field(default_factory=dict)  # by custom.key(...)
+    p50_ms: float | None = None  # over the latency window, like p95_ms (the dashboard shows them)
+    p99_ms: float | None = None
 
     def metric(self, name: str) -> float | None:
         """Aggregated metric by its alert-rule name (api.spec.AlertMetric)."""
@@ -147,7 +178,7 @@ class WindowView:
             "cacheHitPercent": self.cache_hit_percent,
             "requestsPerSecond": self.rps,
             "oomPerMinute": self.oom_per_minute,
-        }.get(name)
+        }.get(name) if name not in self.custom else self.custom[name].value
 
 
 @dataclass(slots=True)
@@ -160,6 +191,7 @@ class _Track:
     steps: deque[Step] = field(default_factory=deque)
     floor: deque[tuple[float, float]] = field(default_factory=deque)
     memory_percent: float | None = None
+    custom_gauges: dict[SeriesKey, float] = field(default_factory=dict)  # non-contract gauges
 
 
 def _increase(cur: float, prev: float | None) -> float:
@@ -186,7 +218,12 @@ def _valid_hist(h: HistogramSample) -> bool:
 
 
 def memory_percent(gauges: Mapping[SeriesKey, float]) -> float | None:
-    """Highest GPU memory use among a pod's devices (%), from the contract or dcgm-exporter."""
+    """Highest GPU memory use among a pod's devices (%), from the contract or dcgm-exporter.
+
+    Per device the largest of torch's allocated bytes (`used`), the allocator's reserve and
+    NVML's per-process figure where the workload exports them: memory the caching allocator
+    holds, or the CUDA context holds, is as unavailable to the next batch as allocated memory.
+    """
     used: dict[str, float] = {}
     total: dict[str, float] = {}
     dcgm_used: dict[str, float] = {}
@@ -194,8 +231,9 @@ def memory_percent(gauges: Mapping[SeriesKey, float]) -> float | None:
     for (name, labels), v in gauges.items():
         if not valid(v):
             continue
-        if name == m.GPU_MEMORY_USED:
-            used[m.label(labels, "device") or ""] = v
+        if name in (m.GPU_MEMORY_USED, m.GPU_MEMORY_RESERVED, m.GPU_MEMORY_PROCESS):
+            dev = m.label(labels, "device") or ""
+            used[dev] = max(used.get(dev, 0.0), v)
         elif name == m.GPU_MEMORY_TOTAL:
             total[m.label(labels, "device") or ""] = v
         elif name == m.DCGM_FB_USED:
@@ -230,7 +268,10 @@ class Window:
         self._restarts = 0
         self._last_fresh: float | None = None
         # (mean batch size, seconds per batch) seen while pods were saturated: the service model
-        self._service: deque[tuple[float, float]] = deque(maxlen=SERVICE_POINTS)
+        self._service = ServicePoints()
+        self._updated: set[str] = set()  # pods whose scrape this update ingested as a step
+        self._custom: tuple[tuple[str, str], ...] = ()  # (selector, aggregation) wanted
+        self._custom_seen: set[str] = set()
 
     # -- ingest ---------------------------------------------------------------------------------
     def _ingest(self, s: PodSample) -> None:
@@ -238,11 +279,16 @@ class Window:
         counters = {k: v for k, v in s.counters.items() if valid(v)}
         hists = {k: h for k, h in s.histograms.items() if _valid_hist(h)}
         gauges = {k: v for k, v in s.gauges.items() if valid(v)}
+        extra: dict[SeriesKey, float] = {}
+        if len(gauges) > len(m.GAUGES):  # custom gauges: kept apart, the contract scans stay short
+            extra = {k: v for k, v in gauges.items() if k[0] not in m.GAUGES}
+            gauges = {k: v for k, v in gauges.items() if k[0] in m.GAUGES}
         if tr is None or tr.uid != s.uid:
             if tr is not None:
                 self._restarts += 1  # same name, new pod object: its counters start afresh
             self._tracks[s.pod] = _Track(s.uid, s.timestamp, counters, hists, gauges,
-                                         memory_percent=memory_percent(gauges))
+                                         memory_percent=memory_percent(gauges),
+                                         custom_gauges=extra)
             self._note_floor(self._tracks[s.pod], s.timestamp)
             self._last_fresh = max(self._last_fresh or s.timestamp, s.timestamp)
             return
@@ -256,6 +302,10 @@ class Window:
                 reset_seen = True
             inc = _increase(cur, prev)
             name, labels = key
+            if self._custom:
+                if step.increases is None:
+                    step.increases = {}
+                step.increases[key] = inc
             if name == m.REQUESTS_TOTAL:
                 step.requests += inc
                 code = m.label(labels, "code") or ""
@@ -273,9 +323,16 @@ class Window:
         for key, h in hists.items():
             name, labels = key
             d = _hist_delta(h, tr.histograms.get(key))
+            if self._custom:
+                if step.hist_deltas is None:
+                    step.hist_deltas = {}
+                step.hist_deltas[key] = d
             if name == m.REQUEST_DURATION and m.label(labels, "outcome") in LATENCY_OUTCOMES:
                 merge(step.latency, d.buckets)
                 step.latency_count += d.count
+            elif name == m.BATCH_DURATION:
+                step.batch_seconds += d.sum
+                step.batch_timed += d.count
             elif name == m.BATCH_SIZE_OBSERVED:
                 merge(step.batches, d.buckets)
                 step.batch_count += d.count
@@ -285,17 +342,31 @@ class Window:
         if q0 is not None and q1 is not None:
             step.backlog_delta = (q1 - q0) + ((i1 or 0.0) - (i0 or 0.0))
             step.saturated = q0 >= 1.0 and q1 >= 1.0
-        if step.saturated and step.batch_count >= 2.0 and step.batch_items > 0.0:
-            self._service.append((step.batch_items / step.batch_count,
+        if q1 is not None:
+            step.queued = q1 >= 1.0
+        if step.batch_timed >= 2.0 and step.batch_count >= 2.0 and step.batch_items > 0.0 \
+                and step.batch_seconds > 0.0:
+            # the pod times its forward passes: a point at any load, not only when saturated
+            self._service.append((s.timestamp, step.batch_items / step.batch_count,
+                                  step.batch_seconds / step.batch_timed))
+        elif step.saturated and step.batch_count >= 2.0 and step.batch_items > 0.0:
+            self._service.append((s.timestamp, step.batch_items / step.batch_count,
                                   step.dt / step.batch_count))
         if reset_seen:
             self._restarts += 1  # the process restarted inside the same pod
         tr.counters.update(counters)
         tr.histograms.update(hists)
         tr.gauges = gauges
+        tr.custom_gauges = extra
         tr.last_ts = s.timestamp
         tr.memory_percent = memory_percent(gauges)
+        if self._custom:
+            step.custom_counts, step.custom_hists = step_sums(
+                {metric for metric, _ in self._custom}, step.increases or {},
+                step.hist_deltas or {})
+            step.increases = step.hist_deltas = None
         tr.steps.append(step)
+        self._updated.add(s.pod)
         self._note_floor(tr, s.timestamp)
         self._last_fresh = max(self._last_fresh or s.timestamp, s.timestamp)
 
@@ -323,9 +394,34 @@ class Window:
         while tr.floor and tr.floor[0][0] < t - self.config.history_s:
             tr.floor.popleft()
 
+    def _custom_values(self, now: float, pods: Sequence[PodRef]) -> dict[str, CustomValue]:
+        fresh = []
+        for ref in pods:
+            tr = self._tracks.get(ref.name)
+            if tr is None or (tr.uid != ref.uid and ref.uid) or \
+                    now - tr.last_ts > self.config.stale_after_s:
+                continue
+            gauges = {**tr.gauges, **tr.custom_gauges} if tr.custom_gauges else tr.gauges
+            fresh.append(PodSeries(ref.name, gauges, tr.counters, tr.histograms,
+                                   tuple(st.custom_counts or {} for st in tr.steps),
+                                   tuple(st.custom_hists or {} for st in tr.steps),
+                                   sum(st.dt for st in tr.steps)))
+        out = {}
+        for metric, aggregation in self._custom:
+            k = custom_key(metric, aggregation)
+            v = evaluate(metric, aggregation, fresh, k in self._custom_seen)
+            if v.kind != "absent":
+                self._custom_seen.add(k)
+            out[k] = v
+        return out
+
     # -- the one entry point ---------------------------------------------------------------------
-    def update(self, now: float, samples: Iterable[PodSample], pods: Sequence[PodRef]) -> WindowView:
-        """Ingest this interval's scrapes; forget pods that no longer exist; return the view."""
+    def update(self, now: float, samples: Iterable[PodSample], pods: Sequence[PodRef],
+               custom: Sequence[tuple[str, str]] = ()) -> WindowView:
+        """Ingest this interval's scrapes; forget pods that no longer exist; return the view.
+        `custom`: the (selector, aggregation) pairs of the spec's custom targets and rules."""
+        self._updated = set()
+        self._custom = tuple(custom)
         for s in samples:
             self._ingest(s)
         present = {p.name for p in pods}
@@ -336,6 +432,8 @@ class Window:
             while tr.steps and tr.steps[0].t <= horizon:
                 tr.steps.popleft()
         view = self._view(now, pods)
+        if self._custom:
+            view = replace(view, custom=self._custom_values(now, pods))
         self._history.append(ClusterPoint(now, view.p95_ms, view.gpu_memory_percent,
                                           view.queue_depth, view.rps, view.error_rate_permille,
                                           view.cache_hit_percent))
@@ -375,6 +473,12 @@ class Window:
                 lookups += st.cache_lookups
                 ooms += st.ooms
             last = steps[-1] if steps else None
+            stalled = 0.0
+            for st in reversed(steps):
+                if st.latency_count > 0.0 or not st.queued:
+                    break
+                stalled += st.dt
+            new = last if last is not None and ref.name in self._updated else None
             p95 = histogram_quantile(0.95, pod_lat)
             p95_last = histogram_quantile(0.95, last.latency) if last else None
             fill = histogram_quantile(0.9, last.batches) if last else None
@@ -389,7 +493,11 @@ class Window:
                 None if p95 is None else p95 * 1000.0,
                 None if p95_last is None else p95_last * 1000.0,
                 last.latency_count if last else 0.0, rps, arrival, q, inf, b, fill, mp,
-                last.ooms if last else 0.0, tuple(tr.floor))
+                last.ooms if last else 0.0, tuple(tr.floor),
+                new is not None, new.dt if new else 0.0, new.requests if new else 0.0,
+                new.errors if new else 0.0, new.batch_count if new else 0.0,
+                new.batch_items if new else 0.0, new.batch_seconds if new else 0.0,
+                new.batch_timed if new else 0.0, stalled)
             if not fresh:
                 continue
             fresh_n += 1
@@ -406,6 +514,7 @@ class Window:
             if mp is not None:
                 mem = mp if mem is None else max(mem, mp)
         p95_all = histogram_quantile(0.95, lat)
+        service = self._service.live(now - SERVICE_TTL_S)
         minutes = cfg.latency_window_s / 60.0
         return WindowView(
             now=now, pods=views,
@@ -418,4 +527,28 @@ class Window:
             oom_per_minute=ooms / minutes if fresh_n else None,
             pods_reporting=fresh_n, pods_known=len(pods), restarts=self._restarts,
             history=tuple(self._history), last_fresh=self._last_fresh,
-            service=tuple(self._service))
+            service=tuple((b, sec) for _, b, sec in service),
+            service_points=service,
+            p50_ms=_ms(histogram_quantile(0.5, lat)), p99_ms=_ms(histogram_quantile(0.99, lat)))
+
+
+class ServicePoints:
+    """(time, mean batch, seconds per batch) points, the newest SERVICE_PER_SIZE per batch size:
+    a long lull at small batches must not push out what the pods showed at large ones (the
+    capacity model would forget every batch size but the lull's)."""
+
+    def __init__(self) -> None:
+        self.bins: dict[int, deque[tuple[float, float, float]]] = {}
+
+    def append(self, point: tuple[float, float, float]) -> None:
+        self.bins.setdefault(round(point[1]), deque(maxlen=SERVICE_PER_SIZE)).append(point)
+
+    def live(self, since: float) -> tuple[tuple[float, float, float], ...]:
+        """The points from `since` on, oldest first (older ones are dropped)."""
+        for k in [k for k, d in self.bins.items() if d and d[-1][0] < since]:
+            del self.bins[k]
+        return tuple(sorted(x for d in self.bins.values() for x in d if x[0] >= since))
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0

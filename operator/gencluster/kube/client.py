@@ -7,9 +7,10 @@ loop (and other GenerationClusters' handlers) never wait on one slow request.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client, config
 from kubernetes.dynamic import DynamicClient
@@ -18,6 +19,41 @@ from kubernetes.dynamic.resource import Resource
 
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+# Answers worth a quick retry of the same request (as client-go does) before the whole
+# reconcile fails and Kopf backs off: throttling, a conflict, a server-side hiccup.
+TRANSIENT = frozenset({409, 429, 500, 502, 503, 504})
+RETRY_DELAYS_S = (0.2, 0.5, 1.0)
+MAX_RETRY_AFTER_S = 2.0
+
+
+class KubeApi(Protocol):
+    """The calls the reconcile and the cache edge make: `Kube` below, or a test's fake."""
+
+    async def list(self, api_version: str, kind: str, namespace: str | None,
+                   label_selector: str | None = None) -> list[dict[str, Any]]: ...
+
+    async def get(self, api_version: str, kind: str, name: str,
+                  namespace: str | None = None) -> dict[str, Any] | None: ...
+
+    async def apply(self, obj: dict[str, Any], field_manager: str) -> dict[str, Any]: ...
+
+    async def delete(self, api_version: str, kind: str, name: str,
+                     namespace: str | None) -> bool: ...
+
+    async def apply_status(self, api_version: str, kind: str, name: str, namespace: str,
+                           status: dict[str, Any], field_manager: str,
+                           uid: str | None = None) -> dict[str, Any]: ...
+
+
+def retry_delay(status: int, headers: Any, attempt: int) -> float | None:
+    """Seconds to wait before retry `attempt` (0-based), or None when the error is final."""
+    if status not in TRANSIENT or attempt >= len(RETRY_DELAYS_S):
+        return None
+    delay = RETRY_DELAYS_S[attempt]
+    if status == 429 and headers:
+        with contextlib.suppress(TypeError, ValueError):  # a malformed header: the fixed step
+            delay = max(delay, min(float(headers.get("Retry-After", 0)), MAX_RETRY_AFTER_S))
+    return delay
 
 
 def load_config(kubeconfig: str | None = None) -> client.ApiClient:
@@ -52,7 +88,16 @@ class Kube:
         return await asyncio.to_thread(self.resource, api_version, kind)  # discovery is I/O
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        attempt = 0
+        while True:  # retry_delay ends it: None after the last of RETRY_DELAYS_S
+            try:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+            except client.exceptions.ApiException as err:
+                delay = retry_delay(int(err.status or 0), err.headers, attempt)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+                attempt += 1
 
     async def apply(self, obj: dict[str, Any], field_manager: str) -> dict[str, Any]:
         res = await self._resource(obj["apiVersion"], obj["kind"])
@@ -115,6 +160,17 @@ class Kube:
         except NotFoundError:
             return False
         return True
+
+    async def patch_merge(self, api_version: str, kind: str, name: str, namespace: str | None,
+                          body: dict[str, Any]) -> dict[str, Any]:
+        """JSON merge patch (a None value removes a key, e.g. an annotation)."""
+        res = await self._resource(api_version, kind)
+
+        def call() -> Any:
+            return res.patch(body=body, name=name, namespace=namespace, content_type=MERGE)
+
+        out = await self._run(call)
+        return out.to_dict()
 
     async def patch_scale(self, api_version: str, kind: str, name: str, namespace: str,
                           replicas: int) -> dict[str, Any]:

@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--recovery-tolerance", type=float, default=_default("recovery_tolerance"),
                    help="recovered when a window's p95 <= this x the baseline p95")
 
+    tr = p.add_argument_group("tracing")
+    tr.add_argument("--trace-ratio", type=float, default=_default("trace_ratio"), metavar="R",
+                    help="each request carries a W3C traceparent, marked sampled for this share "
+                         "(0..1, default 1): the slowest requests in the report have trace ids")
+    tr.add_argument("--no-trace", action="store_true",
+                    help="send no traceparent (the server's own sampler decides)")
     o = p.add_argument_group("bounds and output")
     o.add_argument("--scrape", action=argparse.BooleanOptionalAction, default=None,
                    help="scrape gencluster_gpu_memory_used_bytes from /metrics each window (default: soak only)")
@@ -122,6 +128,7 @@ def config_from_args(args: argparse.Namespace, target: Target) -> LoadConfig:
         spike_s=args.spike_seconds, recovery_s=args.recovery_seconds,
         recovery_tolerance=args.recovery_tolerance, scrape_metrics=args.scrape,
         max_requests=args.max_requests, max_seconds=args.max_seconds,
+        trace_ratio=None if args.no_trace else args.trace_ratio,
     )
 
 

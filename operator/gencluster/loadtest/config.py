@@ -62,6 +62,9 @@ class LoadConfig:
     recovery_tolerance: float = 1.2  # recovered: a window's p95 <= tolerance * baseline p95
     # Soak (and any profile, when True): scrape /metrics each window. None = soak only.
     scrape_metrics: bool | None = None
+    # Trace context: every request carries a W3C traceparent, marked sampled for this share
+    # (decided from the trace id as OpenTelemetry's TraceIdRatioBased does); None: no header.
+    trace_ratio: float | None = 1.0
     # Hard bounds.
     max_requests: int = 100_000
     max_seconds: float = 3600.0
@@ -117,6 +120,8 @@ class LoadConfig:
         need(self.slo_ms > 0, f"slo_ms must be > 0, got {self.slo_ms}")
         need(0 <= self.max_error_rate <= 1, f"max_error_rate must be in 0..1, got {self.max_error_rate}")
         need(self.recovery_tolerance >= 1, f"recovery_tolerance must be >= 1, got {self.recovery_tolerance}")
+        need(self.trace_ratio is None or 0 <= self.trace_ratio <= 1,
+             f"trace_ratio must be in 0..1, got {self.trace_ratio}")
         need(1 <= self.max_requests <= MAX_REQUESTS_CEILING,
              f"max_requests must be in 1..{MAX_REQUESTS_CEILING}, got {self.max_requests}")
         need(0 < self.max_seconds <= MAX_SECONDS_CEILING,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import inspect
 import logging
 import random
@@ -44,6 +45,15 @@ MAX_SLEEP_S = 0.25  # arrivals wait in slices this long so a stop request is see
 STOP_DRAIN_S = 2.0  # after a stop request, in-flight requests get this long to finish
 YIELD_EVERY = 64  # when behind schedule, let responses in after this many back-to-back fires
 USER_AGENT = "gencluster-loadtest/0.1"
+SLOWEST_KEPT = 10  # the slowest measured requests, with their trace ids, go to the report
+_ID_MASK = (1 << 64) - 1
+
+
+def traceparent(trace_id: int, span_id: int, ratio: float) -> tuple[str, bool]:
+    """A W3C traceparent, sampled when the trace id's low 64 bits fall under ratio x 2^64 (the
+    rule of OpenTelemetry's TraceIdRatioBased, so a server at the same ratio agrees)."""
+    sampled = (trace_id & _ID_MASK) < round(ratio * (_ID_MASK + 1))
+    return f"00-{trace_id:032x}-{span_id:016x}-{'01' if sampled else '00'}", sampled
 
 
 @dataclass
@@ -96,6 +106,9 @@ class Engine:
         self._emitter: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[WindowRecord | None] = asyncio.Queue()
         self._callback_failed = False
+        self._ids = random.Random()  # trace ids: unseeded, unique across runs
+        self._slowest: list[tuple[float, int, dict[str, Any]]] = []  # min-heap of the slowest
+        self._slow_seq = 0
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -258,9 +271,16 @@ class Engine:
     async def _send(self, url: str, body: bytes, intended: float) -> None:
         assert self._loop is not None and self._session is not None
         code, cache = "client_error", None
+        headers = {"Content-Type": "image/png"}
+        trace_id, sampled = None, False
+        if self.config.trace_ratio is not None:
+            tid = self._ids.getrandbits(128) or 1
+            headers["traceparent"], sampled = traceparent(tid, self._ids.getrandbits(64) or 1,
+                                                          self.config.trace_ratio)
+            trace_id = f"{tid:032x}"
         try:
             timeout = aiohttp.ClientTimeout(total=self.config.timeout_s)
-            async with self._session.post(url, data=body, headers={"Content-Type": "image/png"},
+            async with self._session.post(url, data=body, headers=headers,
                                           timeout=timeout, allow_redirects=False) as resp:
                 data = await resp.read()
                 self.bytes_received += len(data)
@@ -275,7 +295,27 @@ class Engine:
             self.inflight -= 1
             raise
         self.inflight -= 1
-        self._record(code, self._loop.time() - intended, cache)
+        latency = self._loop.time() - intended
+        self._record(code, latency, cache)
+        if self._phase is None or self._phase.measured:
+            self._note_slow(latency, code, cache, trace_id, sampled, intended - self._t0)
+
+    def _note_slow(self, latency: float, code: str, cache: str | None, trace_id: str | None,
+                   sampled: bool, t: float) -> None:
+        if len(self._slowest) >= SLOWEST_KEPT and latency <= self._slowest[0][0]:
+            return
+        entry = {"latency_ms": round(latency * 1000, 3), "code": code, "cache": cache,
+                 "trace_id": trace_id, "sampled": sampled, "t": round(t, 3)}
+        self._slow_seq += 1
+        item = (latency, self._slow_seq, entry)
+        if len(self._slowest) < SLOWEST_KEPT:
+            heapq.heappush(self._slowest, item)
+        else:
+            heapq.heapreplace(self._slowest, item)
+
+    def slowest(self) -> list[dict[str, Any]]:
+        """The slowest measured requests, slowest first, with their trace ids."""
+        return [e for _, _, e in sorted(self._slowest, key=lambda x: -x[0])]
 
     # -- windows --------------------------------------------------------------------------
     def _close_window(self, now: float) -> None:

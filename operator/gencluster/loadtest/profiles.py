@@ -131,4 +131,5 @@ def _report(config: LoadConfig, engine: Engine, started: str, profile: dict[str,
                 "issued": engine.issued, "concurrency_cap": config.concurrency},
         notes=notes,
         overall_hdr=engine.overall.ok.encode(),
+        slowest=engine.slowest(),
     )

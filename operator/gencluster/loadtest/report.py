@@ -32,6 +32,7 @@ class Report:
     client: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     overall_hdr: str = ""  # HdrHistogram base64 of the 2xx latencies (µs)
+    slowest: list[dict[str, Any]] = field(default_factory=list)  # with trace ids (engine)
 
     # Convenience accessors for the demo and tests.
     @property
@@ -61,6 +62,7 @@ class Report:
             "phases": self.phases,
             "client": self.client,
             "notes": self.notes,
+            "slowest": self.slowest,
             "windows": [w.as_dict() for w in self.windows],
             "overall_hdr_us": self.overall_hdr,
         }

@@ -103,6 +103,11 @@ def summary_text(r: Report) -> str:
                      f"{s['throughput_rps']:8.1f} {fmt_ms(s['latency_ms']['p50']):>8} "
                      f"{fmt_ms(s['latency_ms']['p95']):>8} {fmt_ms(s['latency_ms']['p99']):>8} "
                      f"{_pct(s['error_rate']):>8}")
+    if r.slowest:
+        lines += ["", "slowest requests (trace ids: look them up in the trace backend):"]
+        lines += [f"  {fmt_ms(s['latency_ms']):>9} ms  {s['code']:>5}  {s.get('cache') or '-':>9}  "
+                  f"{s.get('trace_id') or '-'}{'' if s.get('sampled') else ' (not sampled)'}"
+                  for s in r.slowest[:5]]
     if r.notes:
         lines += ["", "notes:", *(f"  - {n}" for n in r.notes)]
     return "\n".join(lines) + "\n"

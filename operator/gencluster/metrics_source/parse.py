@@ -44,8 +44,9 @@ class SampleBuilder:
         self.counts: dict[SeriesKey, float] = {}
         self.sums: dict[SeriesKey, float] = {}
 
-    def add(self, name: str, labels: dict[str, str], value: float) -> None:
-        kind, key, le = classify(name, labels)
+    def add(self, name: str, labels: dict[str, str], value: float,
+            keep: frozenset[str] = frozenset()) -> None:
+        kind, key, le = classify(name, labels, keep)
         self.put(kind, key, le, value)
 
     def put(self, kind: int, key: SeriesKey, le: float, value: float) -> None:
@@ -76,14 +77,19 @@ IGNORE, GAUGE, COUNTER, BUCKET, COUNT, SUM = range(6)
 _NO_KEY: SeriesKey = ("", ())
 
 
-def classify(name: str, labels: dict[str, str]) -> tuple[int, SeriesKey, float]:
-    """What a sample line is: (kind, series key, bucket bound); IGNORE for non-contract names."""
+def classify(name: str, labels: dict[str, str],
+             keep: frozenset[str] = frozenset()) -> tuple[int, SeriesKey, float]:
+    """What a sample line is: (kind, series key, bucket bound); IGNORE for names neither in the
+    contract nor in `keep` (the custom metrics' names, control.custom.base_names: a histogram's
+    parts, a counter when the name ends in _total, else a gauge)."""
     if name in GAUGES:
         return GAUGE, (name, _key(labels)), 0.0
     if name in COUNTERS:
         return COUNTER, (name, _key(labels)), 0.0
+    custom = name in keep
     for suffix, kind in _SUFFIXES:
-        if name.endswith(suffix) and name[: -len(suffix)] in HISTOGRAMS:
+        if name.endswith(suffix) and (name[: -len(suffix)] in HISTOGRAMS
+                                      or (custom and name[: -len(suffix)] in keep)):
             base = name[: -len(suffix)]
             if kind == "b":
                 rest = dict(labels)
@@ -92,6 +98,8 @@ def classify(name: str, labels: dict[str, str]) -> tuple[int, SeriesKey, float]:
                     return IGNORE, _NO_KEY, 0.0
                 return BUCKET, (base, _key(rest)), float(le)
             return (COUNT if kind == "c" else SUM), (base, _key(labels)), 0.0
+    if custom:
+        return (COUNTER if name.endswith("_total") else GAUGE), (name, _key(labels)), 0.0
     return IGNORE, _NO_KEY, 0.0
 
 
@@ -102,22 +110,26 @@ def _key(labels: dict[str, str]) -> Labels:
 _PREFIXES = ("gencluster_", "DCGM_FI_DEV_FB_")
 # Series text (name and labels, as written) -> its classification. The same few hundred series
 # appear in every scrape of every pod, so labels are parsed once per process, not per line.
+# One cache per set of kept custom names (a classification depends on it).
 _SERIES: dict[str, tuple[int, SeriesKey, float]] = {}
+_CUSTOM_SERIES: dict[frozenset[str], dict[str, tuple[int, SeriesKey, float]]] = {}
 _SERIES_MAX = 50_000
 
 
-def parse_fast(text: str, timestamp: float, pod: str, uid: str) -> PodSample:
-    """Parse the exposition text; falls back to `parse_reference` on syntax it does not handle."""
+def parse_fast(text: str, timestamp: float, pod: str, uid: str,
+               keep: frozenset[str] = frozenset()) -> PodSample:
+    """Parse the exposition text; falls back to `parse_reference` on syntax it does not handle.
+    `keep`: names to keep beyond the contract (custom metrics)."""
     try:
-        return _scan(text).build(timestamp, pod, uid)
+        return _scan(text, keep).build(timestamp, pod, uid)
     except _Unhandled:
-        return parse_reference(text, timestamp, pod, uid)
+        return parse_reference(text, timestamp, pod, uid, keep)
 
 
-def _series(series: str) -> tuple[int, SeriesKey, float]:
+def _series(series: str, keep: frozenset[str]) -> tuple[int, SeriesKey, float]:
     brace = series.find("{")
     if brace < 0:
-        return classify(series, {})
+        return classify(series, {}, keep)
     inner = series[brace + 1:-1]
     if "\\" in inner:
         raise _Unhandled
@@ -131,14 +143,21 @@ def _series(series: str) -> tuple[int, SeriesKey, float]:
             break
         labels[mt.group(1)] = mt.group(2)
         pos = mt.end()
-    return classify(series[:brace], labels)
+    return classify(series[:brace], labels, keep)
 
 
-def _scan(text: str) -> SampleBuilder:
+def _scan(text: str, keep: frozenset[str] = frozenset()) -> SampleBuilder:
     out = SampleBuilder()
+    prefixes: tuple[str, ...] = _PREFIXES
     cache = _SERIES
+    if keep:
+        prefixes = (*_PREFIXES, *sorted(keep))
+        cache = _CUSTOM_SERIES.get(keep) or _CUSTOM_SERIES.setdefault(keep, {})
+        if len(_CUSTOM_SERIES) > 64:  # specs changed many times: start afresh
+            _CUSTOM_SERIES.clear()
+            cache = _CUSTOM_SERIES.setdefault(keep, {})
     for line in text.splitlines():
-        if not line.startswith(_PREFIXES):
+        if not line.startswith(prefixes):
             continue  # comments, HELP/TYPE, other exporters' series
         end = line.rfind("}")
         if end >= 0:
@@ -150,7 +169,7 @@ def _scan(text: str) -> SampleBuilder:
             raise _Unhandled
         entry = cache.get(series)
         if entry is None:
-            entry = _series(series)
+            entry = _series(series, keep)
             if len(cache) >= _SERIES_MAX:
                 cache.clear()
             cache[series] = entry
@@ -165,10 +184,11 @@ def _scan(text: str) -> SampleBuilder:
     return out
 
 
-def parse_reference(text: str, timestamp: float, pod: str, uid: str) -> PodSample:
+def parse_reference(text: str, timestamp: float, pod: str, uid: str,
+                    keep: frozenset[str] = frozenset()) -> PodSample:
     """Parse with prometheus_client's text parser (the authority on the format)."""
     out = SampleBuilder()
     for family in text_string_to_metric_families(text):
         for s in family.samples:
-            out.add(s.name, dict(s.labels), float(s.value))
+            out.add(s.name, dict(s.labels), float(s.value), keep)
     return out.build(timestamp, pod, uid)

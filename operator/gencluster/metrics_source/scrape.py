@@ -47,7 +47,8 @@ class Scraper:
         self.clock = clock
 
     async def scrape_one(self, pod: PodRef, port: int, timeout_s: float,
-                         path: str = "/metrics") -> ScrapeResult:
+                         path: str = "/metrics",
+                         keep: frozenset[str] = frozenset()) -> ScrapeResult:
         started = time.monotonic()
         if not pod.ip:
             return ScrapeResult(pod.name, None, "no pod IP", 0.0)
@@ -64,7 +65,7 @@ class Scraper:
                     return ScrapeResult(pod.name, None, "response too large",
                                         time.monotonic() - started)
                 sample = parse_fast(body.decode("utf-8", "replace"), self.clock(), pod.name,
-                                    pod.uid)
+                                    pod.uid, keep)
         except TimeoutError:
             return ScrapeResult(pod.name, None, f"timeout after {timeout_s:.1f}s",
                                 time.monotonic() - started)
@@ -73,8 +74,10 @@ class Scraper:
                                 time.monotonic() - started)
         return ScrapeResult(pod.name, sample, None, time.monotonic() - started)
 
-    async def scrape(self, pods: Sequence[PodRef], port: int,
-                     timeout_s: float) -> list[ScrapeResult]:
-        """Scrape every ready pod; never raises; takes at most ceil(pods / concurrency) timeouts."""
+    async def scrape(self, pods: Sequence[PodRef], port: int, timeout_s: float,
+                     keep: frozenset[str] = frozenset()) -> list[ScrapeResult]:
+        """Scrape every ready pod; never raises; takes at most ceil(pods / concurrency) timeouts.
+        `keep`: metric names kept beyond the contract (custom metrics)."""
         ready = [p for p in pods if p.ready]
-        return list(await asyncio.gather(*(self.scrape_one(p, port, timeout_s) for p in ready)))
+        return list(await asyncio.gather(*(self.scrape_one(p, port, timeout_s, keep=keep)
+                                           for p in ready)))

@@ -56,13 +56,31 @@ class Connector(Protocol):
 
 
 class AdminConnector:
-    """Caches one redis.asyncio client per address, authenticated as the admin ACL user."""
+    """Caches one redis.asyncio client per address, authenticated as the admin ACL user.
 
-    def __init__(self, auth: RedisAuth, *, timeout_s: float = 5.0) -> None:
+    With `tls_ca_pem` (spec.cache.tls: the Secret's ca.crt) every connection is TLS and the
+    node's certificate chain must verify against that CA; the host name is not checked, since
+    the operator addresses pods by IP, which no certificate names.
+    """
+
+    def __init__(
+        self, auth: RedisAuth, *, timeout_s: float = 5.0, tls_ca_pem: str | None = None
+    ) -> None:
         self.username = auth.admin_username
         self.password = auth.admin_password
         self.timeout_s = timeout_s
+        self.tls_ca_pem = tls_ca_pem
         self._clients: dict[str, Redis] = {}
+
+    def _tls_kwargs(self) -> dict[str, Any]:
+        if self.tls_ca_pem is None:
+            return {}
+        return {
+            "ssl": True,
+            "ssl_ca_data": self.tls_ca_pem,
+            "ssl_cert_reqs": "required",
+            "ssl_check_hostname": False,
+        }
 
     def __call__(self, address: str) -> Redis:
         client = self._clients.get(address)
@@ -79,6 +97,7 @@ class AdminConnector:
                 protocol=2,
                 driver_info=None,
                 retry=Retry(NoBackoff(), 0),
+                **self._tls_kwargs(),
             )  # the next reconcile is the retry
             self._clients[address] = client
         return client

@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..control.events import EventIntent
 from .model import SLOTS, ClusterObservation, anchor, count_slots
-
-EventTuple = tuple[str, str, str]  # (type: Normal | Warning, reason, message)
 
 
 @dataclass(frozen=True)
@@ -179,9 +178,9 @@ def cache_condition(health: ClusterHealth) -> tuple[str, str, str]:
     return ("True" if health.serving else "False"), "CacheDegraded", health.message
 
 
-def cluster_events(previous: ClusterHealth | None, current: ClusterHealth) -> list[EventTuple]:
+def cluster_events(previous: ClusterHealth | None, current: ClusterHealth) -> list[EventIntent]:
     """Events for what changed between two summaries (none when nothing did)."""
-    events: list[EventTuple] = []
+    events: list[EventIntent] = []
     if previous is not None:
         now_masters = {s.master_id: s for s in current.shards if s.ready}
         for old in previous.shards:
@@ -190,7 +189,7 @@ def cluster_events(previous: ClusterHealth | None, current: ClusterHealth) -> li
             for rid, rpod in zip(old.replica_ids, old.replica_pods, strict=True):
                 if rid in now_masters:
                     events.append(
-                        (
+                        EventIntent(
                             "Warning",
                             "FailoverObserved",
                             f"replica {rpod} took over {now_masters[rid].slots} slots from "
@@ -199,7 +198,7 @@ def cluster_events(previous: ClusterHealth | None, current: ClusterHealth) -> li
                     )
                     break
     if current.state == "ok" and (previous is None or previous.state != "ok"):
-        events.append(("Normal", "CacheReady", f"Redis Cluster ready: {current.message}"))
+        events.append(EventIntent("Normal", "CacheReady", f"Redis Cluster ready: {current.message}"))
     elif current.state in ("degraded", "unavailable") and (
         previous is None
         or previous.state != current.state
@@ -207,6 +206,6 @@ def cluster_events(previous: ClusterHealth | None, current: ClusterHealth) -> li
         or previous.unreachable != current.unreachable
     ):
         events.append(
-            ("Warning", "CacheDegraded", f"Redis Cluster {current.state}: {current.message}")
+            EventIntent("Warning", "CacheDegraded", f"Redis Cluster {current.state}: {current.message}")
         )
     return events

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..render.names import MIB
 from .model import (
     SLOTS,
     ClusterObservation,
@@ -479,7 +480,7 @@ def _shrink(
     if limits:
         room = ctx.shards * min(limits) * (100 - SHRINK_MEMORY_HEADROOM_PERCENT) // 100
         if used > room:
-            mib = 1024 * 1024
+            mib = MIB
             return [
                 Refuse(
                     f"cannot shrink to {ctx.shards} shards: the masters hold {used // mib} MiB, "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.spec import GenerationClusterSpec
@@ -31,8 +31,8 @@ class Observed:
 class Secrets:
     """Generated credentials (made once by the edge, then read back on every reconcile)."""
 
-    admin_token: str
-    redis_auth: RedisAuth | None
+    admin_token: str = field(repr=False)  # never in a repr or a log line
+    redis_auth: RedisAuth | None = None
 
 
 @dataclass(frozen=True)
@@ -40,14 +40,25 @@ class OperatorDefaults:
     """Operator-wide settings from the Helm chart."""
 
     redis_image: str = "docker.io/library/redis:7.2-bookworm"
+    # Where the operator's own pod runs: only it (not a look-alike elsewhere) may reach Redis
+    # and the workload pods' admin port.
+    operator_namespace: str = "gencluster-system"
 
 
 def desired_replicas(spec: GenerationClusterSpec, observed: Observed) -> int:
     r = spec.replicas
     if not spec.autoscaling.enabled:
         wanted = r.count if r.count is not None else r.min
+    elif spec.autoscaling.mode == "advisory" and r.count is not None:
+        wanted = r.count  # advisory: the user's count (kubectl scale), the loop only recommends
+    elif observed.deployment_replicas is not None:
+        # The control loop owns the count, bounds included: it brings a count outside
+        # [min, max] back within one interval, scale-downs through its drain (a reconcile that
+        # clamped here would delete pods with requests in flight), scale-ups held while pods are
+        # unschedulable. In advisory mode nothing changes it.
+        return observed.deployment_replicas
     else:
-        wanted = observed.deployment_replicas if observed.deployment_replicas is not None else r.min
+        wanted = r.min
     return max(r.min, min(r.max, wanted))
 
 
@@ -104,12 +115,15 @@ def render_children(name: str, namespace: str, spec: GenerationClusterSpec, obse
         if secrets.redis_auth is None:
             raise ValueError("redis credentials are required when the cache is enabled")
         auth_secret = redis_auth_secret(name, secrets.redis_auth)
-        auth_secret["metadata"] |= {"namespace": namespace, "labels": names.labels(name, "cache")}
+        auth_secret["metadata"] |= {"namespace": namespace, "labels": names.labels(name, names.CACHE_COMPONENT)}
         objs.append(auth_secret)
-        objs.extend(render_redis(name, namespace, spec, names.labels(name, "cache"),
+        objs.extend(render_redis(name, namespace, spec, names.labels(name, names.CACHE_COMPONENT),
                                  spec.cache.image or defaults.redis_image, secrets.redis_auth,
-                                 statefulset_replicas=observed.redis_statefulset_replicas))
+                                 statefulset_replicas=observed.redis_statefulset_replicas,
+                                 operator_namespace=defaults.operator_namespace))
     objs.append(workload.runtime_configmap(name, namespace, spec, desired_batch_size(spec, observed)))
+    # Before the pods: none ever runs with its admin port open to the namespace.
+    objs.append(workload.network_policy(name, namespace, spec, defaults.operator_namespace))
     objs.append(workload.deployment(name, namespace, spec, desired_replicas(spec, observed), redis_env))
     objs.append(workload.service(name, namespace, spec))
     objs.append(workload.pod_disruption_budget(name, namespace))

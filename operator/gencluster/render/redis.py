@@ -12,10 +12,29 @@ import base64
 import hashlib
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..api.spec import GenerationClusterSpec
+from .names import (
+    CACHE_COMPONENT,
+    COMPONENT_LABEL,
+    INSTANCE_LABEL,
+    OPERATOR_POD_LABELS,
+    REDIS_AUTH_HASH_ANNOTATION,
+    REDIS_CONFIG_HASH_ANNOTATION,
+    TLS_CA_KEY,
+    TLS_CERT_KEY,
+    TLS_KEY_KEY,
+    TLS_SECRET_KEYS,
+    WORKLOAD_COMPONENT,
+    redis_configmap_name,
+    redis_headless_service_name,
+    redis_key_prefix,
+    redis_secret_name,
+    redis_service_name,
+    redis_statefulset_name,
+)
 from .security import container_security_context, pod_security_context
 
 REDIS_PORT = 6379
@@ -24,11 +43,9 @@ REDIS_UID = 999  # the public redis image's user; any non-root uid works (fsGrou
 CONF_DIR = "/etc/redis/conf"
 AUTH_DIR = "/etc/redis/auth"
 DATA_DIR = "/data"
+TLS_DIR = "/etc/redis/tls"  # spec.cache.tls: the user's Secret, read-only
+WORKLOAD_TLS_DIR = "/etc/gencluster/redis-tls"  # the workload pod: ca.crt only
 CLUSTER_NODE_TIMEOUT_MS = 5000
-ANNOTATION_PREFIX = "gencluster.orfeas.ai"
-OPERATOR_POD_LABELS = {"app.kubernetes.io/name": "gencluster-operator"}
-WORKLOAD_COMPONENT = "workload"
-MIB = 1024 * 1024
 
 # Secret keys (the lead reads them back with redis_auth_from_secret; never regenerate).
 _USER_KEYS = ("workload", "admin", "health", "replication")
@@ -94,13 +111,13 @@ class RedisAuth:
     """Usernames and passwords of the Redis ACL users; kept in the Secret `<name>-redis-auth`."""
 
     workload_username: str
-    workload_password: str
+    workload_password: str = field(repr=False)  # never in a repr or a log line
     admin_username: str
-    admin_password: str
+    admin_password: str = field(repr=False)  # never in a repr or a log line
     health_username: str
-    health_password: str
+    health_password: str = field(repr=False)  # never in a repr or a log line
     replication_username: str
-    replication_password: str
+    replication_password: str = field(repr=False)  # never in a repr or a log line
 
 
 def generate_redis_auth() -> RedisAuth:
@@ -125,31 +142,6 @@ def redis_auth_from_secret(data: Mapping[str, str]) -> RedisAuth:
         for what in ("username", "password")
     }
     return RedisAuth(**kwargs)
-
-
-def redis_secret_name(name: str) -> str:
-    return f"{name}-redis-auth"
-
-
-def redis_service_name(name: str) -> str:
-    return f"{name}-redis"
-
-
-def redis_headless_service_name(name: str) -> str:
-    return f"{name}-redis-headless"
-
-
-def redis_statefulset_name(name: str) -> str:
-    return f"{name}-redis"
-
-
-def redis_configmap_name(name: str) -> str:
-    return f"{name}-redis-config"
-
-
-def redis_key_prefix(name: str) -> str:
-    """Every key the workload writes starts with this; its ACL user may touch nothing else."""
-    return f"gencl:{name}:"
 
 
 def redis_pod_count(spec: GenerationClusterSpec) -> int:
@@ -214,15 +206,31 @@ def redis_conf(
     *,
     auth_dir: str = AUTH_DIR,
     data_dir: str = DATA_DIR,
+    tls_dir: str = TLS_DIR,
     cluster_node_timeout_ms: int = CLUSTER_NODE_TIMEOUT_MS,
 ) -> str:
     """redis.conf for the spec. Holds no secret; paths are parameters so tests run it as is."""
     c = spec.cache
     persistent = c.persistence.enabled
+    if c.tls is None:
+        listen = [f"port {REDIS_PORT}"]
+    else:
+        # TLS only: no plaintext port. Clients need no certificate of their own (the ACL
+        # passwords still authenticate them); they verify the server against ca.crt.
+        listen = [
+            "port 0",
+            f"tls-port {REDIS_PORT}",
+            f"tls-cert-file {tls_dir}/{TLS_CERT_KEY}",
+            f"tls-key-file {tls_dir}/{TLS_KEY_KEY}",
+            f"tls-ca-cert-file {tls_dir}/{TLS_CA_KEY}",
+            "tls-auth-clients optional",
+        ]
+        if c.mode == "cluster":
+            listen += ["tls-replication yes", "tls-cluster yes"]  # MIGRATE and the bus too
     lines = [
         "# Rendered by the gencluster operator. Credentials: aclfile + include from the Secret.",
         "bind * -::*",
-        f"port {REDIS_PORT}",
+        *listen,
         "protected-mode yes",
         "daemonize no",
         'logfile ""',
@@ -267,8 +275,8 @@ def _digest(*parts: str) -> str:
 
 def _selector(name: str, labels: Mapping[str, str]) -> dict[str, str]:
     return {
-        "app.kubernetes.io/instance": labels.get("app.kubernetes.io/instance", name),
-        "app.kubernetes.io/component": labels.get("app.kubernetes.io/component", "cache"),
+        INSTANCE_LABEL: labels.get(INSTANCE_LABEL, name),
+        COMPONENT_LABEL: labels.get(COMPONENT_LABEL, CACHE_COMPONENT),
     }
 
 
@@ -276,27 +284,28 @@ def _meta(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any
     return {"name": name, "namespace": namespace, "labels": dict(labels)}
 
 
-def _cli(auth: RedisAuth, command: str, expect: str) -> str:
+def _cli(auth: RedisAuth, command: str, expect: str, tls: bool = False) -> str:
     # REDISCLI_AUTH (env, from the Secret) keeps the password off the command line. redis-cli
     # exits 0 on error replies (NOAUTH, LOADING), hence the grep on the reply.
+    tls_flags = f"--tls --cacert {TLS_DIR}/{TLS_CA_KEY} " if tls else ""
     return (
-        f"redis-cli --no-auth-warning --user {auth.health_username} -h 127.0.0.1 "
+        f"redis-cli --no-auth-warning {tls_flags}--user {auth.health_username} -h 127.0.0.1 "
         f"-p {REDIS_PORT} {command} | grep -Eq '{expect}'"
     )
 
 
-def _probe_command(auth: RedisAuth, command: str, expect: str) -> list[str]:
-    return ["sh", "-c", _cli(auth, command, expect)]
+def _probe_command(auth: RedisAuth, command: str, expect: str, tls: bool = False) -> list[str]:
+    return ["sh", "-c", _cli(auth, command, expect, tls)]
 
 
-def _cluster_ready_command(auth: RedisAuth) -> list[str]:
+def _cluster_ready_command(auth: RedisAuth, tls: bool = False) -> list[str]:
     """Ready = joined (cluster_state ok) and, for a replica, synced with its master, so a
     rollout never deletes a master while its replacement replica is still empty."""
     return [
         "sh",
         "-c",
-        f"{_cli(auth, 'cluster info', '^cluster_state:ok')} && "
-        f"{_cli(auth, 'info replication', '^(role:master|master_link_status:up)')}",
+        f"{_cli(auth, 'cluster info', '^cluster_state:ok', tls)} && "
+        f"{_cli(auth, 'info replication', '^(role:master|master_link_status:up)', tls)}",
     ]
 
 
@@ -319,9 +328,19 @@ def _container(
         env.insert(0, {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
         args += ["--cluster-announce-ip", "$(POD_IP)"]
         ports.append({"name": "bus", "containerPort": BUS_PORT, "protocol": "TCP"})
-    ready = _cluster_ready_command(auth) if cluster else _probe_command(auth, "ping", "^PONG")
+    tls = c.tls is not None
+    ready = (_cluster_ready_command(auth, tls) if cluster
+             else _probe_command(auth, "ping", "^PONG", tls))
     # LOADING means alive (an AOF is being replayed): never kill a pod for that.
-    alive = _probe_command(auth, "ping", "^(PONG|LOADING)")
+    alive = _probe_command(auth, "ping", "^(PONG|LOADING)", tls)
+    mounts: list[dict[str, Any]] = [
+        {"name": "config", "mountPath": CONF_DIR, "readOnly": True},
+        {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True},
+        {"name": "data", "mountPath": DATA_DIR},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    if tls:
+        mounts.append({"name": "tls", "mountPath": TLS_DIR, "readOnly": True})
     mem = c.max_memory_mi_b
     return {
         "name": "redis",
@@ -351,12 +370,7 @@ def _container(
             "limits": {"memory": f"{2 * mem + 64}Mi"},
         },
         "securityContext": container_security_context(),
-        "volumeMounts": [
-            {"name": "config", "mountPath": CONF_DIR, "readOnly": True},
-            {"name": "auth", "mountPath": AUTH_DIR, "readOnly": True},
-            {"name": "data", "mountPath": DATA_DIR},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": mounts,
     }
 
 
@@ -395,6 +409,18 @@ def _statefulset(
         },
         {"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}},
     ]
+    if c.tls is not None:
+        # The user's kubernetes.io/tls Secret (or cert-manager's); the pod waits until it exists.
+        volumes.append(
+            {
+                "name": "tls",
+                "secret": {
+                    "secretName": c.tls.secret_name,
+                    "defaultMode": 0o440,
+                    "items": [{"key": k, "path": k} for k in TLS_SECRET_KEYS],
+                },
+            }
+        )
     sts_spec: dict[str, Any] = {
         "replicas": replicas,
         "serviceName": redis_headless_service_name(name) if cluster else redis_service_name(name),
@@ -454,8 +480,8 @@ def _statefulset(
             "labels": dict(labels) | sel,
             # A changed config or password rolls the pods (readiness gates each step).
             "annotations": {
-                f"{ANNOTATION_PREFIX}/redis-config-hash": _digest(conf),
-                f"{ANNOTATION_PREFIX}/redis-auth-hash": _digest(
+                REDIS_CONFIG_HASH_ANNOTATION: _digest(conf),
+                REDIS_AUTH_HASH_ANNOTATION: _digest(
                     acl_file(name, auth), auth_conf(auth)
                 ),
             },
@@ -491,8 +517,12 @@ def _service(
 
 
 def _network_policy(
-    name: str, namespace: str, labels: Mapping[str, str], sel: dict[str, str], cluster: bool
+    name: str, namespace: str, labels: Mapping[str, str], sel: dict[str, str], cluster: bool,
+    operator_namespace: str,
 ) -> dict[str, Any]:
+    """Ingress to Redis: this cluster's workload pods (same namespace), the operator's own pod
+    (in its namespace only: a pod elsewhere wearing its labels gets nothing), and in cluster mode
+    the Redis pods among themselves."""
     redis_port = [{"protocol": "TCP", "port": REDIS_PORT}]
     ingress: list[dict[str, Any]] = [
         {
@@ -500,8 +530,8 @@ def _network_policy(
                 {
                     "podSelector": {
                         "matchLabels": {
-                            "app.kubernetes.io/instance": sel["app.kubernetes.io/instance"],
-                            "app.kubernetes.io/component": WORKLOAD_COMPONENT,
+                            INSTANCE_LABEL: sel[INSTANCE_LABEL],
+                            COMPONENT_LABEL: WORKLOAD_COMPONENT,
                         }
                     }
                 }
@@ -510,7 +540,8 @@ def _network_policy(
         },
         {
             "from": [
-                {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)}}
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": operator_namespace}},
+                 "podSelector": {"matchLabels": dict(OPERATOR_POD_LABELS)}}
             ],
             "ports": redis_port,
         },
@@ -544,6 +575,7 @@ def render_redis(
     acl: RedisAuth,
     *,
     statefulset_replicas: int | None = None,
+    operator_namespace: str = "gencluster-system",
 ) -> list[dict[str, Any]]:
     """Desired Redis children (no owner references), config before its users; [] when disabled.
 
@@ -584,7 +616,7 @@ def render_redis(
                 },
             }
         )
-    objs.append(_network_policy(name, namespace, labels, sel, cluster))
+    objs.append(_network_policy(name, namespace, labels, sel, cluster, operator_namespace))
     return objs
 
 
@@ -601,13 +633,40 @@ def workload_redis_env(name: str, spec: GenerationClusterSpec) -> list[dict[str,
     def ref(key: str) -> dict[str, Any]:
         return {"secretKeyRef": {"name": redis_secret_name(name), "key": key}}
 
+    scheme = "redis" if c.tls is None else "rediss"
     env += [
         {
             "name": "GENCLUSTER_REDIS_URL",
-            "value": f"redis://{redis_service_name(name)}:{REDIS_PORT}",
+            "value": f"{scheme}://{redis_service_name(name)}:{REDIS_PORT}",
         },
         {"name": "GENCLUSTER_REDIS_USERNAME", "valueFrom": ref("workload-username")},
         {"name": "GENCLUSTER_REDIS_PASSWORD", "valueFrom": ref("workload-password")},
         {"name": "GENCLUSTER_REDIS_KEY_PREFIX", "value": redis_key_prefix(name)},
     ]
+    if c.tls is not None:
+        env.append(
+            {"name": "GENCLUSTER_REDIS_TLS_CA_FILE", "value": f"{WORKLOAD_TLS_DIR}/{TLS_CA_KEY}"}
+        )
     return env
+
+
+def workload_redis_tls_volume(
+    spec: GenerationClusterSpec,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volumeMounts) of the workload pod for spec.cache.tls: the Secret's ca.crt only,
+    read-only. Optional, so a missing Secret never keeps the workload from starting: the cache
+    is an optimisation (its connections fail, every lookup is a miss, CacheReady says why)."""
+    c = spec.cache
+    if c.mode == "disabled" or c.tls is None:
+        return [], []
+    volume = {
+        "name": "redis-tls",
+        "secret": {
+            "secretName": c.tls.secret_name,
+            "defaultMode": 0o444,
+            "optional": True,
+            "items": [{"key": TLS_CA_KEY, "path": TLS_CA_KEY}],
+        },
+    }
+    mount = {"name": "redis-tls", "mountPath": WORKLOAD_TLS_DIR, "readOnly": True}
+    return [volume], [mount]

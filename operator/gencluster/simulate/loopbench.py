@@ -5,8 +5,8 @@
 The farm (a separate process, so its CPU is not counted) serves /metrics in the workload's
 format (prometheus_client's exposition, about 110 lines per pod) from a minimal HTTP/1.1
 responder listening on its own 127.10.x.y address per pod, all on one port, as pods have their
-own IPs.
-The measured process runs gencluster.autoscaler.ClusterLoop for every cluster, each on its own
+own IPs (and on the next port, the admin port, where the batch-size PUTs go).
+The measured process runs gencluster.edge.control_loop.ClusterLoop for every cluster, each on its own
 interval as the per-cluster Kopf daemons do: scrape, parse, window, all decisions, status diff.
 The Kubernetes calls are no-ops (they are I/O the API server pays for). It reports CPU seconds
 per wall second, peak RSS and tick durations over the measured span (after a warm-up).
@@ -27,10 +27,11 @@ import sys
 import time
 from typing import Any
 
-from ..autoscaler import ClusterLoop
-from ..control.events import EventIntent
 from ..control.samples import PodRef
+from ..edge.control_loop import ClusterLoop, NullKubeOps
 from ..metrics_source.scrape import new_session
+
+ADMIN_PORT_OFFSET = 1  # the farm's admin port: spec.workload.adminPort = --port + 1
 
 
 def pod_ip(i: int) -> str:
@@ -110,16 +111,51 @@ def render(i: int, t: float, batch: int = 8) -> str:
                            hit=float(n // 3), miss=float(n // 3))
 
 
+def custom_lines(i: int, t: float, n: int) -> str:
+    """n series beyond the contract (the --custom-series benchmark): half gauges
+    app_custom_gauge{series="k"}, half counters app_custom_events_total{series="k"}."""
+    if n <= 0:
+        return ""
+    g, c = n // 2, n - n // 2
+    base = int(t * (1 + i % 3))
+    out = ["# TYPE app_custom_gauge gauge"]
+    out += [f'app_custom_gauge{{series="{k}"}} {float((i + k) % 17)}' for k in range(g)]
+    out.append("# TYPE app_custom_events_total counter")
+    out += [f'app_custom_events_total{{series="{k}"}} {float(base + k)}' for k in range(c)]
+    return "\n".join(out) + "\n"
+
+
+def custom_spec() -> dict[str, Any]:
+    """What the --custom-series spec adds: a target over every gauge series (a regex matcher)
+    and a rule on the rate of every counter series; thresholds the figures never reach."""
+    return {
+        "targets": {"custom": [{"metric": 'app_custom_gauge{series=~".+"}', "aggregation": "avg",
+                                "target": 1_000_000_000}]},
+        "rules": [{"name": "custom-events", "metric": "app_custom_events_total",
+                   "aggregation": "max", "comparison": "gt", "threshold": 1_000_000_000,
+                   "forSeconds": 0}],
+    }
+
+
 class _FarmPod(asyncio.Protocol):
     """A minimal HTTP/1.1 keep-alive pod: GET /metrics, and PUT /admin/batching sets the batch
     gauge as the workload would (so the loop only pushes on changes). The farm must cost far
     less than the loop it feeds, hence no web framework."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, custom: int = 0, batch: list[int] | None = None) -> None:
         self.index = index
-        self.batch = 8
+        self.custom = custom
+        self._batch = batch if batch is not None else [8]  # the pod's, shared by its connections
         self.buf = b""
         self.transport: asyncio.Transport | None = None
+
+    @property
+    def batch(self) -> int:
+        return self._batch[0]
+
+    @batch.setter
+    def batch(self, value: int) -> None:
+        self._batch[0] = value
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -140,41 +176,25 @@ class _FarmPod(asyncio.Protocol):
                     self.batch = int(json.loads(body_in)["maxBatchSize"])
                 body = b"{}"
             else:
-                body = render(self.index, time.time(), self.batch).encode()
+                now = time.time()
+                body = (render(self.index, now, self.batch)
+                        + custom_lines(self.index, now, self.custom)).encode()
             out = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
                    f"Content-Length: {len(body)}\r\n\r\n").encode()
             assert self.transport is not None
             self.transport.write(out + body)
 
 
-async def farm(pods: int, port: int) -> None:
+async def farm(pods: int, port: int, custom: int = 0) -> None:
     loop = asyncio.get_running_loop()
     servers = []
     for i in range(pods):
-        servers.append(await loop.create_server(functools.partial(_FarmPod, i), pod_ip(i), port,
-                                                backlog=16))
+        batch = [8]  # one pod: its /metrics and its admin port see the same batch size
+        for p in (port, port + ADMIN_PORT_OFFSET):
+            servers.append(await loop.create_server(functools.partial(_FarmPod, i, custom, batch),
+                                                    pod_ip(i), p, backlog=16))
     print("ready", flush=True)
     await asyncio.Event().wait()
-
-
-class NoKube:
-    async def scale(self, namespace: str, deployment: str, replicas: int) -> None:
-        return None
-
-    async def read_token(self, namespace: str, secret: str) -> str | None:
-        return "token"
-
-    async def read_batching(self, namespace: str, configmap: str) -> str | None:
-        return None
-
-    async def persist_batching(self, namespace: str, configmap: str, document: str) -> None:
-        return None
-
-    async def apply_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        return None
-
-    def emit(self, event: EventIntent) -> None:
-        return None
 
 
 def _rss_mib() -> tuple[float, float]:
@@ -188,12 +208,20 @@ def _rss_mib() -> tuple[float, float]:
 
 
 async def measure(clusters: int, per: int, interval: float, port: int, warmup: float,
-                  duration: float) -> dict[str, Any]:
-    # Kubernetes calls are no-ops (NoKube); batch-size PUTs do go to the farm's pods.
-    spec = {"workload": {"image": "x", "port": port}, "replicas": {"min": 1, "max": 20},
-            "autoscaling": {"intervalSeconds": int(interval)}}
+                  duration: float, custom: int = 0, timeout_ms: int = 2000) -> dict[str, Any]:
+    # Kubernetes calls are no-ops (NullKubeOps); batch-size PUTs do go to the farm's pods.
+    spec: dict[str, Any] = {"workload": {"image": "x", "port": port,
+                                         "adminPort": port + ADMIN_PORT_OFFSET},
+                            "replicas": {"min": 1, "max": 20},
+                            "autoscaling": {"intervalSeconds": int(interval),
+                                            "metrics": {"scrapeTimeoutMs": timeout_ms}}}
+    if custom > 0:
+        extra = custom_spec()
+        spec["autoscaling"]["targets"] = extra["targets"]
+        spec["alerts"] = {"rules": extra["rules"]}
     session = new_session()
     ticks: list[float] = []
+    loops: list[ClusterLoop] = []
     late = 0
     errors = 0
     measuring = False
@@ -201,7 +229,8 @@ async def measure(clusters: int, per: int, interval: float, port: int, warmup: f
 
     async def run_cluster(c: int) -> None:
         nonlocal late, errors
-        loop = ClusterLoop(f"gc{c}", "bench", NoKube(), session)
+        loop = ClusterLoop(f"gc{c}", "bench", NullKubeOps(), session)
+        loops.append(loop)
         pods = [PodRef(f"gc{c}-{k}", f"u{c}-{k}", pod_ip(c * per + k)) for k in range(per)]
         await asyncio.sleep(random.Random(c).uniform(0, interval))  # daemons start spread out
         next_at = time.monotonic()
@@ -231,6 +260,8 @@ async def measure(clusters: int, per: int, interval: float, port: int, warmup: f
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await session.close()
+    found = sum(1 for lp in loops if lp.state is not None and any(
+        c.type == "CustomMetricsAvailable" and c.status == "True" for c in lp.state.conditions))
     ticks.sort()
     expected = clusters * duration / interval
 
@@ -245,7 +276,8 @@ async def measure(clusters: int, per: int, interval: float, port: int, warmup: f
             "load_average": os.getloadavg()[0],
             "ticks": len(ticks), "ticks_expected": int(expected), "late_ticks": late,
             "scrape_errors": errors, "tick_p50_ms": pct(0.5), "tick_p99_ms": pct(0.99),
-            "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+            "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "clusters_with_custom_series_found": found}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,23 +288,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=20.0)
     p.add_argument("--duration", type=float, default=60.0)
     p.add_argument("--port", type=int, default=18080)
+    p.add_argument("--custom-series", type=int, default=0,
+                   help="series per pod beyond the contract, named by a custom target and rule")
+    p.add_argument("--scrape-timeout-ms", type=int, default=2000,
+                   help="autoscaling.metrics.scrapeTimeoutMs (raise it on a loaded machine)")
     p.add_argument("--farm", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     pods = args.clusters * args.pods_per_cluster
     if args.farm:
-        asyncio.run(farm(pods, args.port))
+        asyncio.run(farm(pods, args.port, args.custom_series))
         return 0
     child = subprocess.Popen(
         [sys.executable, "-m", "gencluster.simulate.loopbench", "--farm", "--clusters",
          str(args.clusters), "--pods-per-cluster", str(args.pods_per_cluster), "--port",
-         str(args.port)], stdout=subprocess.PIPE, env=os.environ.copy())
+         str(args.port), "--custom-series", str(args.custom_series)], stdout=subprocess.PIPE,
+        env=os.environ.copy())
     try:
         assert child.stdout is not None
         if child.stdout.readline().strip() != b"ready":
             print("farm failed to start", file=sys.stderr)
             return 1
         out = asyncio.run(measure(args.clusters, args.pods_per_cluster, args.interval,
-                                  args.port, args.warmup, args.duration))
+                                  args.port, args.warmup, args.duration, args.custom_series,
+                                  args.scrape_timeout_ms))
+        out["custom_series_per_pod"] = args.custom_series
     finally:
         child.terminate()
         child.wait(timeout=10)

@@ -14,11 +14,18 @@ beyond that, 429.
 
 Pods expose the same metrics contract as the real workload (`sample()` builds a PodSample), so the
 gencluster policy runs the real window and decisions on them.
+
+Faults (the trace's optional columns, set on the server each tick): `slowdown` multiplies every
+batch's service time, `error_fraction` fails that share of completed requests with a 500, and a
+pod whose `stuck` flag is set keeps accepting requests (and answering 429 once its queue is full)
+but starts and finishes nothing until the flag clears. `service_jitter` (a lognormal sigma, 0 by
+default) makes batch times noisy as on a real GPU; the incident corpus uses it.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
@@ -29,6 +36,7 @@ from ..control.samples import HistogramSample, PodRef, PodSample, SeriesKey
 LATENCY_BOUNDS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5, 10.0,
                   15.0, 20.0, 30.0, 60.0)
 BATCH_BOUNDS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 128)
+BATCH_SECONDS_BOUNDS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 GIB = 1024.0**3
 
 
@@ -44,6 +52,7 @@ class ModelParams:
     start_delay_s: tuple[float, float] = (30.0, 60.0)
     restart_delay_s: float = 20.0  # container restart after a crash
     oom_fail_s: float = 0.05  # an OOM fails the batch quickly
+    service_jitter: float = 0.0  # lognormal sigma of each batch's service time (0: exact)
 
     def batch_seconds(self, b: int) -> float:
         return self.batch_base_s + self.batch_item_s * b
@@ -76,6 +85,9 @@ class SimPod:
     lat_sum_err: float = 0.0
     batches: list[int] = field(default_factory=lambda: [0] * (len(BATCH_BOUNDS) + 1))
     batch_sum: float = 0.0
+    batch_secs: list[int] = field(default_factory=lambda: [0] * (len(BATCH_SECONDS_BOUNDS) + 1))
+    batch_secs_sum: float = 0.0
+    stuck: bool = False  # a fault: accepts requests, completes nothing, stays Ready
     ooms: int = 0
     busy_tick: float = 0.0  # busy seconds in the current tick
     util: deque[float] = field(default_factory=lambda: deque(maxlen=180))  # busy fraction/s
@@ -97,6 +109,8 @@ class SimPod:
             (m.REQUEST_DURATION, (("outcome", "error"),)): _hist(LATENCY_BOUNDS, self.lat_err,
                                                                 self.lat_sum_err),
             (m.BATCH_SIZE_OBSERVED, ()): _hist(BATCH_BOUNDS, self.batches, self.batch_sum),
+            (m.BATCH_DURATION, ()): _hist(BATCH_SECONDS_BOUNDS, self.batch_secs,
+                                          self.batch_secs_sum),
         }
         total = p.memory_total_gib * GIB
         dev = (("device", "cuda:0"),)
@@ -140,10 +154,13 @@ class Recorder:
 class PodServer:
     """Advances one pod through one tick."""
 
-    def __init__(self, params: ModelParams, queue_max: int, rec: Recorder) -> None:
+    def __init__(self, params: ModelParams, queue_max: int, rec: Recorder, seed: int = 0) -> None:
         self.p = params
         self.queue_max = queue_max
         self.rec = rec
+        self.rng = random.Random(seed)
+        self.slowdown = 1.0  # faults of the current tick (set by the run loop)
+        self.error_fraction = 0.0
 
     def _start(self, pod: SimPod, s: float) -> None:
         p = self.p
@@ -165,15 +182,22 @@ class PodServer:
             pod.busy_until = s + p.oom_fail_s
         else:
             pod.running_ok = True
-            pod.busy_until = s + p.batch_seconds(k)
+            secs = p.batch_seconds(k) * self.slowdown
+            if p.service_jitter > 0.0:
+                secs *= math.exp(self.rng.gauss(0.0, p.service_jitter))
+            pod.busy_until = s + secs
             pod.batches[bisect_left(BATCH_BOUNDS, k)] += 1
             pod.batch_sum += k
+            pod.batch_secs[bisect_left(BATCH_SECONDS_BOUNDS, secs)] += 1
+            pod.batch_secs_sum += secs
 
     def _finish(self, pod: SimPod, e: float, tick: float) -> None:
         pod.busy_tick += e - max(pod.busy_since, tick)
-        ok = pod.running_ok
-        code = "200" if ok else "500"
+        ok_batch = pod.running_ok
+        fail_p = self.error_fraction if ok_batch else 0.0
         for a in pod.running:
+            ok = ok_batch and not (fail_p > 0.0 and self.rng.random() < fail_p)
+            code = "200" if ok else "500"
             lat = e - a
             i = bisect_left(LATENCY_BOUNDS, lat)
             if ok:
@@ -204,6 +228,8 @@ class PodServer:
         pod.lat_sum_ok = pod.lat_sum_err = 0.0
         pod.batches = [0] * (len(BATCH_BOUNDS) + 1)
         pod.batch_sum = 0.0
+        pod.batch_secs = [0] * (len(BATCH_SECONDS_BOUNDS) + 1)
+        pod.batch_secs_sum = 0.0
         pod.ooms = 0
 
     def tick(self, pod: SimPod, t: float, arrivals: list[float], leak_per_s: float) -> None:
@@ -218,6 +244,17 @@ class PodServer:
             pod.util.append(0.0)
             return
         pod.leak += leak_per_s
+        if pod.stuck:  # hung: requests queue (429 once full), nothing starts or finishes
+            for a in arrivals:
+                if len(pod.queue) >= self.queue_max:
+                    pod.codes["429"] = pod.codes.get("429", 0) + 1
+                    self.rec.done(a, math.inf)
+                else:
+                    pod.queue.append(a)
+            if pod.busy_until is not None:
+                pod.busy_until += 1.0
+            pod.util.append(1.0 if pod.busy_until is not None else 0.0)
+            return
         i, n = 0, len(arrivals)
         while True:
             done = pod.busy_until if pod.busy_until is not None else math.inf

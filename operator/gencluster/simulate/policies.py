@@ -2,23 +2,38 @@
 
 - gencluster: scrape -> Window -> control.cycle.decide, every spec.autoscaling.intervalSeconds,
   exactly as the operator's daemon does; batch sizes tuned per pod.
-- hpa: the HPA v2 algorithm with its defaults (15 s sync, 10 % tolerance, scale-down
-  stabilisation 300 s and 100 % per 15 s, scale-up max(100 %, 4 pods) per 15 s, pods without
-  metrics at 0 % when scaling up and 100 % when scaling down) on GPU utilisation (busy fraction),
-  target HPA_TARGET_UTILISATION %. The metric lags as a dcgm-exporter + Prometheus pipeline does:
-  an average over DCGM_COLLECTION_S, published every DCGM_COLLECTION_S, read SCRAPE_LAG_S later.
-- keda: a queue-length scaler: every KEDA_POLLING_S the cluster's total queue, AverageValue
-  target autoscaling.targets.queueDepthPerReplica, through an HPA with the same defaults.
+- hpa: Kubernetes' HPA v2 as it runs by default (15 s sync, 10 % tolerance, scaleUp
+  max(4 pods, 100 %) per 15 s, scaleDown 100 % per 15 s after a 300 s stabilisation window,
+  the replica calculator's rules: pods not yet running are ignored and count as 0 on a scale-up,
+  running pods without a sample count as 0 on a scale-up and as the target on a scale-down,
+  no change when those rules flip the direction) on the custom metric users give it for an
+  inference server: requests in flight + queued per pod (a Pods metric, AverageValue target),
+  through Prometheus (scraped every PROM_SCRAPE_S) and the adapter, so the HPA reads a sample up
+  to PROM_SCRAPE_S old.
+- keda: a ScaledObject with the prometheus scaler, query sum(queued + running) over the pods,
+  `threshold` per pod (the HPA's External AverageValue: desired = ceil(total / threshold) once
+  the ratio to the current replicas leaves the tolerance), the same HPA behaviour defaults,
+  pollingInterval 30 s for activation and cooldownPeriod 300 s before scaling to zero (both only
+  matter with replicas.min 0), activationThreshold 0.
+- kpa: Knative's KPA decider (pkg/autoscaler/scaling/autoscaler.go): concurrency (in flight +
+  queued) summed over ready pods every second; stable window 60 s and panic window 6 s
+  averages; desired = ceil(average / (target x 70 %)) within [ready / 2, ready x 1000] per 2 s
+  tick; panic once the panic desire reaches 2x the ready pods, during which it never scales
+  down, ending 60 s after the last over-threshold tick; a new autoscaler over more than one
+  pod starts in panic.
 - fixed:N: N pods.
-Baselines run a fixed batch size (batching.initial, or --baseline-batch): they do not tune it.
+Baselines run a fixed batch size (batching.initial, or --baseline-batch; `best` sweeps it, see
+simulate/sweep.py) and their per-pod target is one full batch: `threshold` / AverageValue /
+container concurrency target = that batch size.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
-from ..api.spec import GenerationClusterSpec, ScaleDownRule, ScaleUpRule
+from ..api.spec import GenerationClusterSpec, ScaleDownRule, ScaleUpRule, custom_series
 from ..control.alerts import Transition
 from ..control.batching import BatchState
 from ..control.cycle import ControlState, decide
@@ -29,13 +44,21 @@ from .traces import Trace
 
 HPA_SYNC_S = 15
 HPA_TOLERANCE = 0.10
-HPA_TARGET_UTILISATION = 75.0
-DCGM_COLLECTION_S = 30
-SCRAPE_LAG_S = 15
+PROM_SCRAPE_S = 15
+PROM_SCRAPE_OFFSET_S = 7  # scrapes at 7, 22, 37 ... s; the HPA syncs at 0, 15, 30 ...
 KEDA_POLLING_S = 30
+KEDA_COOLDOWN_S = 300
+KEDA_ACTIVATION = 0.0
 HPA_UP = ScaleUpRule(stabilization_seconds=0, max_pods=4, max_percent=100, period_seconds=15)
 HPA_DOWN = ScaleDownRule(stabilization_seconds=300, max_pods=1000, max_percent=100,
                          period_seconds=15)
+KPA_TICK_S = 2
+KPA_STABLE_S = 60
+KPA_PANIC_S = 6
+KPA_PANIC_THRESHOLD = 2.0  # 200 %
+KPA_UTILISATION = 0.7
+KPA_MAX_UP_RATE = 1000.0
+KPA_MAX_DOWN_RATE = 2.0
 
 
 @dataclass
@@ -51,14 +74,18 @@ class Policy:
     interval = 15
 
     def initial(self, spec: GenerationClusterSpec, trace: Trace, params: ModelParams) -> int:
-        """Warm start: the pods the first minute's load needs at the initial batch size, at 75 %."""
+        """Warm start: the pods the first minute's load needs at the policy's starting batch
+        size, 75 % busy."""
         first = trace.requests[:60]
         rate = sum(first) / max(1, len(first))
-        need = math.ceil(rate / (0.75 * params.throughput(spec.batching.initial)))
+        need = math.ceil(rate / (0.75 * params.throughput(self.default_batch(spec))))
         return max(spec.replicas.min, min(spec.replicas.max, need))
 
     def default_batch(self, spec: GenerationClusterSpec) -> int:
         return spec.batching.initial
+
+    def observe(self, t: float, pods: list[SimPod]) -> None:
+        """Called at the end of every simulated second (per-second metric collectors)."""
 
     def act(self, t: float, pods: list[SimPod], current: int) -> Action:
         raise NotImplementedError
@@ -76,10 +103,15 @@ class Gencluster(Policy):
     def act(self, t: float, pods: list[SimPod], current: int) -> Action:
         live = [p for p in pods if not p.draining]
         samples = [p.sample(t, self.params) for p in live if p.ready(t)]
-        view = self.window.update(t, samples, [p.ref(t) for p in live])
+        view = self.window.update(t, samples, [p.ref(t) for p in live], custom_series(self.spec))
         d, self.state = decide(self.spec, view, current, self.state, t)
         return Action(d.replicas.desired, dict(d.batches.sizes), d.batches.default,
                       d.alerts.transitions)
+
+
+def concurrency(p: SimPod) -> int:
+    """Requests in a pod: queued + running (what queue-proxy and the in-flight gauges count)."""
+    return len(p.queue) + len(p.running)
 
 
 class _HpaLike(Policy):
@@ -88,10 +120,18 @@ class _HpaLike(Policy):
     def __init__(self, spec: GenerationClusterSpec, batch: int | None) -> None:
         self.spec = spec
         self.batch = batch if batch is not None else spec.batching.initial
+        self.target = float(self.batch)
         self.state = ReplicaState()
+        self.scraped: dict[str, int] = {}  # Prometheus' latest sample per ready pod
 
     def default_batch(self, spec: GenerationClusterSpec) -> int:
         return self.batch
+
+    def observe(self, t: float, pods: list[SimPod]) -> None:
+        if int(t) % PROM_SCRAPE_S == PROM_SCRAPE_OFFSET_S:
+            # kubernetes_sd scrapes running pods; a pod still starting exports nothing yet
+            self.scraped = {p.name: concurrency(p) for p in pods
+                            if not p.draining and p.ready(t + 1.0)}
 
     def _behave(self, t: float, current: int, raw: int) -> int:
         r = self.spec.replicas
@@ -105,24 +145,16 @@ class Hpa(_HpaLike):
     name = "hpa"
 
     def act(self, t: float, pods: list[SimPod], current: int) -> Action:
-        collected = math.floor((t - SCRAPE_LAG_S) / DCGM_COLLECTION_S) * DCGM_COLLECTION_S
         live = [p for p in pods if not p.draining]
         ready = [p.name for p in live if p.ready(t)]
-        values: dict[str, float | None] = {}
-        for p in live:
-            if not p.ready(t):
-                continue
-            # p.util[-1] is second t-1; the published average covers [collected-30, collected)
-            back = int(t - collected)
-            span = [p.util[-(back + 1 + i)] for i in range(DCGM_COLLECTION_S)
-                    if back + 1 + i <= len(p.util)]
-            values[p.name] = 100.0 * sum(span) / len(span) if (
-                collected - DCGM_COLLECTION_S >= p.ready_at and span) else None
+        values: dict[str, float | None] = {n: float(self.scraped[n]) if n in self.scraped
+                                           else None for n in ready}
         unready = max(0, current - len(ready))
-        prop = pod_metric_proposal("gpuUtilisation", values, ready, unready,
-                                   HPA_TARGET_UTILISATION, HPA_TOLERANCE, current)
-        raw = prop.replicas if prop.replicas is not None else current
-        return Action(self._behave(t, current, raw))
+        prop = pod_metric_proposal("inflightPerPod", values, ready, unready, self.target,
+                                   HPA_TOLERANCE, current)
+        if prop.replicas is None:  # no pod has a sample: the HPA skips this sync
+            return Action(current)
+        return Action(self._behave(t, current, prop.replicas))
 
 
 class Keda(_HpaLike):
@@ -130,19 +162,76 @@ class Keda(_HpaLike):
 
     def __init__(self, spec: GenerationClusterSpec, batch: int | None) -> None:
         super().__init__(spec, batch)
-        self.cached: float | None = None
         self.polled_at = -math.inf
+        self.active_at = 0.0  # last poll that found the trigger active
 
     def act(self, t: float, pods: list[SimPod], current: int) -> Action:
-        if t - self.polled_at >= KEDA_POLLING_S:
+        total = float(sum(self.scraped.values()))  # the query, answered from Prometheus
+        r = self.spec.replicas
+        if t - self.polled_at >= KEDA_POLLING_S:  # the operator's activation loop
             self.polled_at = t
-            self.cached = float(sum(len(p.queue) for p in pods if not p.draining and p.ready(t)))
-        if self.cached is None or current == 0:
+            if total > KEDA_ACTIVATION:
+                self.active_at = t
+                if current == 0:
+                    return Action(max(1, r.min))
+            elif r.min == 0 and current > 0 and t - self.active_at >= KEDA_COOLDOWN_S:
+                return Action(0)
+        if current == 0:
+            return Action(0)
+        ratio = total / (self.target * current)
+        raw = current if abs(ratio - 1.0) <= HPA_TOLERANCE else math.ceil(total / self.target)
+        return Action(self._behave(t, current, max(1, raw)))
+
+
+class Kpa(Policy):
+    name = "kpa"
+    interval = KPA_TICK_S
+
+    def __init__(self, spec: GenerationClusterSpec, batch: int | None) -> None:
+        self.spec = spec
+        self.batch = batch if batch is not None else spec.batching.initial
+        self.target_value = self.batch * KPA_UTILISATION
+        self.window: deque[float] = deque(maxlen=KPA_STABLE_S)  # total concurrency per second
+        self.panic_since: float | None = None
+        self.max_panic_pods = 0
+        self.started = False
+
+    def default_batch(self, spec: GenerationClusterSpec) -> int:
+        return self.batch
+
+    def observe(self, t: float, pods: list[SimPod]) -> None:
+        self.window.append(float(sum(concurrency(p) for p in pods
+                                     if not p.draining and p.ready(t))))
+
+    def act(self, t: float, pods: list[SimPod], current: int) -> Action:
+        ready_n = sum(1 for p in pods if not p.draining and p.ready(t))
+        if not self.started:  # newAutoscaler: over one pod, it starts panicking
+            self.started = True
+            if ready_n > 1:
+                self.panic_since, self.max_panic_pods = t, ready_n
+        if not self.window:
             return Action(current)
-        target = float(self.spec.autoscaling.targets.queue_depth_per_replica)
-        ratio = self.cached / (target * current)
-        raw = current if abs(ratio - 1.0) <= HPA_TOLERANCE else math.ceil(self.cached / target)
-        return Action(self._behave(t, current, raw))
+        ready = float(max(1, ready_n))
+        stable = sum(self.window) / len(self.window)
+        recent = list(self.window)[-KPA_PANIC_S:]
+        panic = sum(recent) / len(recent)
+        up = math.ceil(KPA_MAX_UP_RATE * ready)
+        down = math.floor(ready / KPA_MAX_DOWN_RATE)
+        dspc = math.ceil(stable / self.target_value)
+        dppc = math.ceil(panic / self.target_value)
+        want_stable = int(min(max(dspc, down), up))
+        want_panic = int(min(max(dppc, down), up))
+        over = dppc / ready >= KPA_PANIC_THRESHOLD
+        if over:
+            self.panic_since = t
+        elif self.panic_since is not None and t - self.panic_since > KPA_STABLE_S:
+            self.panic_since, self.max_panic_pods = None, 0
+        desired = want_stable
+        if self.panic_since is not None:
+            desired = max(desired, want_panic, self.max_panic_pods)
+            self.max_panic_pods = desired
+        r = self.spec.replicas
+        return Action(max(r.min, min(r.max, desired)))
 
 
 class Fixed(Policy):
@@ -170,9 +259,15 @@ def make(name: str, spec: GenerationClusterSpec, params: ModelParams,
         return Hpa(spec, baseline_batch)
     if name == "keda":
         return Keda(spec, baseline_batch)
+    if name == "kpa":
+        return Kpa(spec, baseline_batch)
+    if name == "oracle":
+        from .oracle import Oracle
+
+        return Oracle(spec, params)
     if name.startswith("fixed:"):
         n = int(name.split(":", 1)[1])
         if n < 1:
             raise ValueError("fixed:N needs N >= 1")
         return Fixed(spec, n, baseline_batch)
-    raise ValueError(f"unknown policy {name!r} (gencluster, hpa, keda, fixed:N, all)")
+    raise ValueError(f"unknown policy {name!r} (gencluster, hpa, keda, kpa, oracle, fixed:N, all)")

@@ -11,14 +11,18 @@ Figures:
 - scale_events: replica count changes; reaction_seconds: from the first second the offered load
   (5 s average) exceeds the ready pods' capacity to the first scale-up decision after it;
 - memory alert figures (gencluster): each gpu-memory-exhaustion firing is a true positive if an
-  OOM or crash follows within MEMORY_ALERT_WINDOW_S; its lead time is the time to that event.
+  OOM or crash follows within MEMORY_ALERT_WINDOW_S; its lead time is the time to that event;
+- cost (control/cost.run_cost, the figures of status.cost): gpu_hours, busy_gpu_hours,
+  utilization_percent, cost and cost_per_1k_requests (spec.cost, else 2.50 per GPU-hour),
+  static_peak_replicas / static_cost (a fixed deployment at the run's peak pod count) and
+  saving_percent against it; over the whole run, warm-up included, as gpu_seconds.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +30,7 @@ import numpy as np
 
 from ..api.spec import GenerationClusterSpec
 from ..control.alerts import MEMORY_RULE
+from ..control.cost import run_cost
 from .model import ModelParams, PodServer, Recorder, SimPod
 from .policies import Policy
 from .traces import Trace
@@ -50,14 +55,17 @@ class _Cluster:
 
 def run(trace: Trace, spec: GenerationClusterSpec, policy: Policy, params: ModelParams,
         seed: int = 1, arrivals_by_second: Sequence[np.ndarray] | None = None,
-        measure_from: float = 0.0) -> dict[str, Any]:
+        measure_from: float = 0.0,
+        stop: Callable[[Recorder], bool] | None = None) -> dict[str, Any]:
     """Simulate `policy` over `trace`; latency figures count requests arriving from
-    `measure_from` on (a warm-up is excluded from them, not from gpu_seconds)."""
+    `measure_from` on (a warm-up is excluded from them, not from gpu_seconds). `stop`, asked
+    once a simulated minute, ends the run early when it answers True (the result then has
+    "aborted": True; the batch sweep uses it to drop sizes that can no longer win)."""
     arr = arrivals_by_second if arrivals_by_second is not None else arrivals(trace, seed)
     route = np.random.default_rng(seed + 1)
     delays = random.Random(seed + 2)
     rec = Recorder()
-    server = PodServer(params, spec.workload.queue_max, rec)
+    server = PodServer(params, spec.workload.queue_max, rec, seed + 3)
     cl = _Cluster([])
     default_batch = policy.default_batch(spec)
 
@@ -72,6 +80,8 @@ def run(trace: Trace, spec: GenerationClusterSpec, policy: Policy, params: Model
         create(0.0, True)
 
     gpu_seconds = 0.0
+    pod_seconds = busy_seconds = 0.0  # for the cost fields (control/cost.py)
+    peak_pods = len(cl.pods)
     scale_events = 0
     replicas_sum = 0.0
     max_replicas = len(cl.pods)
@@ -79,8 +89,13 @@ def run(trace: Trace, spec: GenerationClusterSpec, policy: Policy, params: Model
     overload_at: float | None = None
     reaction: float | None = None
     fired: list[tuple[float, str, str]] = []
+    alert_log: list[tuple[float, str, str, str]] = []  # (t, rule, state, severity)
     batch_changes = 0
+    aborted = False
     for second in range(len(trace)):
+        if stop is not None and second % 60 == 59 and stop(rec):
+            aborted = True
+            break
         t = float(second)
         live = cl.live()
         if second % policy.interval == 0 and second > 0:
@@ -94,6 +109,7 @@ def run(trace: Trace, spec: GenerationClusterSpec, policy: Policy, params: Model
                     batch_changes += 1
             for tr in act.transitions:
                 fired.append((t, tr.name, tr.state))
+                alert_log.append((t, tr.name, tr.state, tr.severity))
             want = act.replicas if act.replicas is not None else len(live)
             if want != len(live):
                 scale_events += 1
@@ -119,6 +135,11 @@ def run(trace: Trace, spec: GenerationClusterSpec, policy: Policy, params: Model
             for a in times.tolist():
                 rec.done(a, math.inf)
         leak = trace.leak[second] / 60.0
+        server.slowdown = trace.slow(second)
+        server.error_fraction = trace.errors(second) / 100.0
+        stuck = trace.stuck(second)
+        for i, p in enumerate(sorted(serving, key=lambda p: p.created)):
+            p.stuck = i < stuck  # the oldest serving pods hang
         for p, got in zip(serving, per_pod, strict=True):
             server.tick(p, t, got, leak)
         serving_ids = {id(p) for p in serving}
@@ -132,9 +153,13 @@ def run(trace: Trace, spec: GenerationClusterSpec, policy: Policy, params: Model
                     server.tick(p, t, [], 0.0)
                 else:
                     p.util.append(0.0)
+        busy_seconds += sum(p.util[-1] for p in cl.pods if p.util)  # this second's busy share
         cl.pods = [p for p in cl.pods if not (p.draining and not p.queue and p.busy_until is None
                                               and p.restarting_until is None)]
+        policy.observe(t, cl.pods)  # the end of second t, as per-second collectors see it
         gpu_seconds += len(cl.pods) * max(1, spec.workload.gpus_per_replica)
+        pod_seconds += len(cl.pods)
+        peak_pods = max(peak_pods, len(cl.pods))
         replicas_sum += len(cl.live())
         max_replicas = max(max_replicas, len(cl.live()))
         load5.append(int(trace.requests[second]))
@@ -143,9 +168,53 @@ def run(trace: Trace, spec: GenerationClusterSpec, policy: Policy, params: Model
             if sum(load5[-5:]) / 5.0 > capacity:
                 overload_at = t
     unfinished = sum(len(p.queue) + len(p.running) for p in cl.pods)
-    return summarize(trace, spec, policy, rec, gpu_seconds, scale_events, reaction,
-                     replicas_sum, max_replicas, fired, batch_changes, default_batch, unfinished,
-                     measure_from)
+    res = summarize(trace, spec, policy, rec, gpu_seconds, scale_events, reaction,
+                    replicas_sum, max_replicas, fired, batch_changes, default_batch, unfinished,
+                    measure_from)
+    served = int(np.isfinite(np.asarray(rec.latency, dtype=float)).sum())
+    res.update(run_cost(spec, float(len(trace)), pod_seconds, busy_seconds, peak_pods, served))
+    res["alerts"] = alert_list(alert_log)
+    res["slo_violation_at"] = violation_minutes(rec, spec.batching.latency_slo_ms / 1000.0)
+    res["exhaustions_at"] = sorted({int(e) for e in rec.exhaustions})
+    if aborted:
+        res["aborted"] = True
+    return res
+
+
+def alert_list(log: Sequence[tuple[float, str, str, str]]) -> list[dict[str, Any]]:
+    """Each firing as {rule, severity, fired_at, resolved_at} (seconds from the trace start;
+    resolved_at None when still firing at the end), in firing order."""
+    out: list[dict[str, Any]] = []
+    open_: dict[str, dict[str, Any]] = {}
+    for t, name, state, severity in log:
+        if state == "firing":
+            open_[name] = {"rule": name, "severity": severity, "fired_at": round(t, 1),
+                           "resolved_at": None}
+            out.append(open_[name])
+        elif name in open_:
+            open_.pop(name)["resolved_at"] = round(t, 1)
+    return out
+
+
+def violation_minutes(rec: Recorder, slo_s: float, measure_from: float = 0.0) -> list[int]:
+    """Minutes (by arrival, from the trace start) whose p95, counting dropped and failed
+    requests as infinitely slow, exceeds the SLO."""
+    lat = np.asarray(rec.latency, dtype=float)
+    sec = np.asarray(rec.arrival_second, dtype=int)
+    if measure_from > 0:
+        keep = sec >= measure_from
+        lat, sec = lat[keep], sec[keep]
+    out: list[int] = []
+    if not len(lat):
+        return out
+    minutes = sec // 60
+    order = np.argsort(minutes, kind="stable")
+    ms, ls = minutes[order], lat[order]
+    bounds = np.flatnonzero(np.diff(ms)) + 1
+    for m0, chunk in zip(np.split(ms, bounds), np.split(ls, bounds), strict=True):
+        if len(chunk) and np.quantile(chunk, 0.95, method="higher") > slo_s:
+            out.append(int(m0[0]))
+    return out
 
 
 def summarize(trace: Trace, spec: GenerationClusterSpec, policy: Policy, rec: Recorder,
@@ -159,16 +228,7 @@ def summarize(trace: Trace, spec: GenerationClusterSpec, policy: Policy, rec: Re
         keep = sec >= measure_from
         lat, sec = lat[keep], sec[keep]
     served = lat[np.isfinite(lat)]
-    slo = spec.batching.latency_slo_ms / 1000.0
-    minutes = sec // 60
-    violations = 0
-    if len(lat):
-        order = np.argsort(minutes, kind="stable")
-        ms, ls = minutes[order], lat[order]
-        bounds = np.flatnonzero(np.diff(ms)) + 1
-        for chunk in np.split(ls, bounds):
-            if len(chunk) and np.quantile(chunk, 0.95, method="higher") > slo:
-                violations += 1
+    violations = len(violation_minutes(rec, spec.batching.latency_slo_ms / 1000.0, measure_from))
     mem_fired = [t for t, name, state in fired if name == MEMORY_RULE and state == "firing"]
     leads: list[float] = []
     true_pos = 0

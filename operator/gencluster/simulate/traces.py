@@ -1,9 +1,15 @@
-"""Load traces (CSV `second,requests[,leak_percent_per_min]`) and regenerate the shipped ones.
+"""Load traces (CSV `second,requests[,leak_percent_per_min][,slowdown][,error_percent][,stuck_pods]`)
+and regenerate the shipped ones.
 
-`requests` is the number of requests arriving in that second. The optional third column is the
-GPU memory every pod leaks during that second, in percent of the device per minute (the slow
-leak trace uses it; other traces leave it out, meaning 0). Shipped traces live in traces/ and are
-regenerated, bit for bit, by `python -m gencluster.simulate.traces` (seeded).
+`requests` is the number of requests arriving in that second. The optional columns inject
+faults during that second (a missing column, or an empty cell, means no fault):
+- `leak_percent_per_min`: GPU memory every pod leaks, in percent of the device per minute;
+- `slowdown`: multiplies every batch's service time (1 = normal);
+- `error_percent`: that share of the requests completed fails with a 5xx;
+- `stuck_pods`: that many pods (the oldest serving ones) stop completing work while staying Ready.
+A fault is active where leak > 0, slowdown > 1.2, error_percent > 1 or stuck_pods > 0; each
+maximal run of seconds with some fault active is one incident (`incidents`). Shipped traces live
+in traces/ and are regenerated, bit for bit, by `python -m gencluster.simulate.traces` (seeded).
 """
 
 from __future__ import annotations
@@ -20,14 +26,72 @@ TRACES_DIR = Path(__file__).parent / "traces"
 SHIPPED = ("steady", "diurnal", "bursty", "step5x", "leak")
 
 
+FAULT_COLUMNS = ("leak_percent_per_min", "slowdown", "error_percent", "stuck_pods")
+HEADER_HELP = "second,requests[,leak_percent_per_min][,slowdown][,error_percent][,stuck_pods]"
+# A fault is active (part of an incident) beyond these values.
+SLOWDOWN_ACTIVE = 1.2
+ERROR_PERCENT_ACTIVE = 1.0
+KINDS = ("leak", "slowdown", "errors", "stuck")
+
+
 @dataclass(frozen=True)
 class Trace:
     name: str
     requests: tuple[int, ...]
     leak: tuple[float, ...]  # percent of GPU memory per minute, per pod; same length
+    slowdown: tuple[float, ...] = ()  # service-time factor per second; empty: all 1
+    error_percent: tuple[float, ...] = ()  # empty: all 0
+    stuck_pods: tuple[int, ...] = ()  # empty: all 0
 
     def __len__(self) -> int:
         return len(self.requests)
+
+    def slow(self, second: int) -> float:
+        return self.slowdown[second] if self.slowdown else 1.0
+
+    def errors(self, second: int) -> float:
+        return self.error_percent[second] if self.error_percent else 0.0
+
+    def stuck(self, second: int) -> int:
+        return self.stuck_pods[second] if self.stuck_pods else 0
+
+    def active(self, second: int) -> tuple[str, ...]:
+        """The fault kinds active in that second (the issue's definition)."""
+        out = []
+        if self.leak[second] > 0.0:
+            out.append("leak")
+        if self.slow(second) > SLOWDOWN_ACTIVE:
+            out.append("slowdown")
+        if self.errors(second) > ERROR_PERCENT_ACTIVE:
+            out.append("errors")
+        if self.stuck(second) > 0:
+            out.append("stuck")
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class Incident:
+    """A maximal run [start, end) of seconds with some fault active; `kind` joins the kinds."""
+
+    kind: str
+    start: int
+    end: int
+
+
+def incidents(trace: Trace) -> list[Incident]:
+    out: list[Incident] = []
+    start: int | None = None
+    kinds: set[str] = set()
+    for s in range(len(trace) + 1):
+        act = trace.active(s) if s < len(trace) else ()
+        if act and start is None:
+            start, kinds = s, set(act)
+        elif act and start is not None:
+            kinds |= set(act)
+        elif not act and start is not None:
+            out.append(Incident("+".join(k for k in KINDS if k in kinds), start, s))
+            start = None
+    return out
 
 
 def resolve(path_or_name: str) -> Path:
@@ -41,24 +105,62 @@ def resolve(path_or_name: str) -> Path:
     raise FileNotFoundError(f"no trace file or shipped trace named {path_or_name!r}")
 
 
+def _cell(row: dict[str, str | None], column: str, default: float) -> float:
+    raw = row.get(column)
+    return default if raw is None or raw.strip() == "" else float(raw)
+
+
 def load(path_or_name: str) -> Trace:
     path = resolve(path_or_name)
-    by_second: dict[int, tuple[int, float]] = {}
+    by_second: dict[int, tuple[int, float, float, float, int]] = {}
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or not {"second", "requests"} <= set(reader.fieldnames):
-            raise ValueError(f"{path}: header must be second,requests[,leak_percent_per_min]")
+            raise ValueError(f"{path}: header must be {HEADER_HELP}")
+        unknown = set(reader.fieldnames) - {"second", "requests", *FAULT_COLUMNS}
+        if unknown:
+            raise ValueError(f"{path}: unknown columns {sorted(unknown)} (header {HEADER_HELP})")
         for row in reader:
-            second = int(row["second"])
-            reqs = int(float(row["requests"]))
-            leak = float(row.get("leak_percent_per_min") or 0.0)
-            if second < 0 or reqs < 0 or not math.isfinite(leak) or leak < 0:
+            try:
+                second = int(row["second"])
+                reqs = int(float(row["requests"]))
+                leak = _cell(row, "leak_percent_per_min", 0.0)
+                slow = _cell(row, "slowdown", 1.0)
+                err = _cell(row, "error_percent", 0.0)
+                stuck_f = _cell(row, "stuck_pods", 0.0)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}: bad row {row}") from exc
+            vals = (leak, slow, err, stuck_f)
+            if (second < 0 or reqs < 0 or not all(math.isfinite(v) for v in vals) or leak < 0
+                    or slow <= 0 or not 0 <= err <= 100 or stuck_f < 0
+                    or stuck_f != int(stuck_f)):
                 raise ValueError(f"{path}: bad row {row}")
-            by_second[second] = (reqs, leak)
+            by_second[second] = (reqs, leak, slow, err, int(stuck_f))
     n = max(by_second) + 1 if by_second else 0
-    reqs_l = [by_second.get(s, (0, 0.0))[0] for s in range(n)]
-    leak_l = [by_second.get(s, (0, 0.0))[1] for s in range(n)]
-    return Trace(path.stem, tuple(reqs_l), tuple(leak_l))
+    rows = [by_second.get(s, (0, 0.0, 1.0, 0.0, 0)) for s in range(n)]
+    cols = set(reader.fieldnames or ())
+    return Trace(path.stem, tuple(r[0] for r in rows), tuple(r[1] for r in rows),
+                 tuple(r[2] for r in rows) if "slowdown" in cols else (),
+                 tuple(r[3] for r in rows) if "error_percent" in cols else (),
+                 tuple(r[4] for r in rows) if "stuck_pods" in cols else ())
+
+
+def write_trace(trace: Trace, path: Path) -> Path:
+    """Write a trace as CSV with only the fault columns it uses."""
+    cols: list[tuple[str, tuple[float, ...] | tuple[int, ...]]] = []
+    if any(trace.leak):
+        cols.append(("leak_percent_per_min", trace.leak))
+    for name, seq in (("slowdown", trace.slowdown), ("error_percent", trace.error_percent),
+                      ("stuck_pods", trace.stuck_pods)):
+        if seq:
+            cols.append((name, seq))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["second", "requests", *(c for c, _ in cols)])
+        for s, r in enumerate(trace.requests):
+            w.writerow([s, int(r), *(f"{seq[s]:g}" for _, seq in cols)])
+    return path
 
 
 def _poisson(rng: np.random.Generator, rate: np.ndarray) -> np.ndarray:
