@@ -74,6 +74,18 @@ def test_per_pod_sizes_and_default_for_new_pods():
     assert d2.sizes["a"] == 7
 
 
+def test_pods_still_starting_do_not_hold_the_default_down():
+    # One serving pod grows under a backlog while two new pods have not reported yet: new pods
+    # should start from what the serving pod found, not from the old default the others carry.
+    pods = [pod_view("a", uid="ua", batch=2, queue=9, completed_last=50, p95_last_ms=50, fill=2),
+            pod_view("b", uid="ub", fresh=False), pod_view("c", uid="uc", fresh=False)]
+    d, _ = decide_batches(B, view(pods), BatchState(default=2), 0.0)
+    assert d.sizes["a"] > 2 and d.default == d.sizes["a"] and d.default_changed
+    # no pod serving: nothing is known, the default holds
+    d2, _ = decide_batches(B, view(pods[1:]), BatchState(default=5), 0.0)
+    assert d2.default == 5 and not d2.default_changed
+
+
 def test_operator_restart_adopts_what_pods_run():
     d, _ = decide_batches(B, view([pod_view(batch=13)]), BatchState(), 0.0)
     assert d.sizes == {"p1": 13} and d.pushes == ()

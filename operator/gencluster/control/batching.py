@@ -115,6 +115,7 @@ def decide_batches(b: BatchingSpec, view: WindowView, state: BatchState,
     changes: list[BatchChange] = []
     pushes: list[str] = []
     settling: dict[str, float] = {}
+    serving: list[int] = []  # sizes of pods measured this interval: the default's evidence
     for pod in view.pods.values():
         known = state.sizes.get(pod.name)
         if known is not None and known[0] == pod.uid:
@@ -137,9 +138,13 @@ def decide_batches(b: BatchingSpec, view: WindowView, state: BatchState,
             pushes.append(pod.name)
         sizes[pod.name] = new
         kept[pod.name] = (pod.uid, new)
-    if b.mode != "fixed" and sizes:
-        ordered = sorted(sizes.values())
-        default = ordered[(len(ordered) - 1) // 2]  # lower median: new pods start conservative
+        if pod.fresh:
+            serving.append(new)
+    if b.mode != "fixed" and serving:
+        # Lower median of what serving pods found: new pods start conservative. Pods still
+        # starting only carry the old default, so they do not hold it in place.
+        ordered = sorted(serving)
+        default = ordered[(len(ordered) - 1) // 2]
     decision = BatchDecision(sizes, tuple(changes), tuple(pushes), default,
                              default != state.default)
     return decision, BatchState(kept, default, settling)
