@@ -66,7 +66,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logge
     memo.cache = CacheTier()
     memo.session = new_session()
     memo.reconciler = Reconciler(memo.kube, memo.events, memo.cache, options.defaults,
-                                 logging.getLogger("gencluster.reconcile"))
+                                 logging.getLogger("gencluster.reconcile"),
+                                 resync_seconds=options.resync_seconds,
+                                 resync_budget=options.resync_budget)
     # /metrics and the dashboard, on Kopf's own event loop (gencluster.dashboard.server).
     memo.board = Board()  # the control loops record into it, the dashboard server reads it
     memo.dashboard = DashboardServer(memo.board, REGISTRY, token=options.dashboard_token)
@@ -95,7 +97,10 @@ async def reconcile_on_change(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta,
 
 async def resync(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                  name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    """Level-triggered safety net: repairs drift (deleted or edited children) and refreshes status."""
+    """Level-triggered safety net: repairs drift (deleted or edited children) and refreshes status.
+    Paced by the operator-wide resync budget (reconcile/pacing.py)."""
+    if not memo.reconciler.resync_due(namespace or "", name):
+        return
     try:
         await memo.reconciler.reconcile(body, dict(spec), dict(meta), dict(status), name,
                                         namespace or "", trigger="resync")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..api import conditions as cond
 from ..api.spec import parse_spec
 from ..control.events import EventIntent
 from ..kube.client import KubeApi
-from ..reconcile import plan, transitions
+from ..reconcile import pacing, plan, transitions
 from ..reconcile.assess import Refusal, assess, invalid_spec, refusal
 from ..render import names
 from ..render.children import OperatorDefaults, desired_replicas, render_children
@@ -44,10 +45,13 @@ class Reconciler:
 
     def __init__(self, kube: KubeApi, events: EventRecorder, cache: CacheTier,
                  defaults: OperatorDefaults,
-                 logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+                 logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+                 resync_seconds: float = 15.0, resync_budget: float = 0.0) -> None:
         self.kube, self.events, self.cache, self.defaults = kube, events, cache, defaults
         self.log = logger or logging.getLogger(__name__)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.resync_seconds, self.resync_budget = resync_seconds, resync_budget
+        self._resync_at: dict[tuple[str, str], float] = {}  # when each one's resync is due
 
     @property
     def managed(self) -> int:
@@ -56,6 +60,7 @@ class Reconciler:
     async def forget(self, body: Any, namespace: str, name: str) -> None:
         """Deleted: its children go with it (garbage collection); drop what is held in memory."""
         self._locks.pop((namespace, name), None)
+        self._resync_at.pop((namespace, name), None)
         self.events.forget(body)
         await self.cache.forget(namespace, name)
 
@@ -80,6 +85,13 @@ class Reconciler:
             finally:
                 RECONCILES.labels(trigger, result).inc()
                 RECONCILE_SECONDS.observe(time.monotonic() - started)
+                self._resync_at[(namespace, name)] = pacing.next_resync(
+                    time.monotonic(), self.resync_seconds, self.managed, self.resync_budget,
+                    random.random())
+
+    def resync_due(self, namespace: str, name: str) -> bool:
+        """Whether the periodic resync should reconcile this one now (reconcile/pacing.py)."""
+        return pacing.resync_due(self._resync_at.get((namespace, name)), time.monotonic())
 
     async def _list_children(self, name: str, namespace: str) -> dict[plan.ChildKey, dict[str, Any]]:
         selector = names.children_selector(name)
