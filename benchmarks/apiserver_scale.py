@@ -247,13 +247,13 @@ def proc_mem_mib(pid: int) -> tuple[float, float]:
 
 
 class Operator:
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.kubeconfig, self.log, self.metrics_port = kubeconfig, log, free_port()
+    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
+        self.kubeconfig, self.log, self.metrics_port, self.env = kubeconfig, log, free_port(), env
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "POD_NAMESPACE": "gencluster-system",
-               "GENCLUSTER_METRICS_PORT": str(self.metrics_port), "PYTHONUNBUFFERED": "1"}
+               "GENCLUSTER_METRICS_PORT": str(self.metrics_port), "PYTHONUNBUFFERED": "1", **self.env}
         out = open(self.log, "ab")  # noqa: SIM115 (lives as long as the process)
         self.proc = subprocess.Popen([sys.executable, "-m", "gencluster.cli", "operator",
                                       "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--namespaces", type=int, default=10)
     p.add_argument("--steady", type=float, default=60.0, help="seconds of the steady window")
     p.add_argument("--timeout", type=float, default=1200.0)
+    p.add_argument("--resync-budget", help="GENCLUSTER_RESYNC_BUDGET for the operator (0: unpaced)")
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = p.parse_args(argv)
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # our own loopback apiserver
@@ -334,8 +335,10 @@ def main(argv: list[str] | None = None) -> int:
                              "--clusters", str(n), "--pods-per-cluster", str(per), "--port",
                              str(port)], stdout=subprocess.PIPE, preexec_fn=_raise_nofile)
     plane = ControlPlane(work)
-    op = Operator(plane.kubeconfig, work / "operator.log")
-    out: dict[str, Any] = {"clusters": n, "pods": n * per, "namespaces": args.namespaces}
+    env = {} if args.resync_budget is None else {"GENCLUSTER_RESYNC_BUDGET": args.resync_budget}
+    op = Operator(plane.kubeconfig, work / "operator.log", env)
+    out: dict[str, Any] = {"clusters": n, "pods": n * per, "namespaces": args.namespaces,
+                           "resync_budget": args.resync_budget or "default"}
     try:
         plane.start()
         assert farm.stdout is not None and farm.stdout.readline().strip() == b"ready"

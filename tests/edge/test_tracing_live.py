@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import time
+import urllib.error
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -107,7 +109,18 @@ def test_one_request_one_trace_and_status_cost(cluster, namespace: str,  # type:
     req = urllib.request.Request(
         f"http://{workload}/v1/generate?resolution=24", data=make_pool(1, 64, seed=7)[0],
         headers={"Content-Type": "image/png", "traceparent": f"00-{trace_id}-{parent}-01"})
-    with urllib.request.urlopen(req, timeout=60) as r:
+    # Ready counts ready pods; kube-proxy may program the Service's endpoints a moment later
+    # (until then a connection is refused and never reaches a pod: no span is made).
+    until = time.monotonic() + 30
+    while True:
+        try:
+            r = urllib.request.urlopen(req, timeout=60)
+            break
+        except urllib.error.URLError as err:
+            if not isinstance(err.reason, ConnectionRefusedError) or time.monotonic() > until:
+                raise
+            time.sleep(1)
+    with r:
         assert r.status == 200 and r.headers["X-Cache"] == "miss"
         body = r.read()
     assert body[:4] == b"glTF"
