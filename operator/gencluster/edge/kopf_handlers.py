@@ -30,6 +30,9 @@ from .settings import OperatorSettings
 WORKLOAD_LABELS: dict[str, Any] = {names.COMPONENT_LABEL: names.WORKLOAD_COMPONENT,
                                    names.INSTANCE_LABEL: kopf.PRESENT,
                                    names.MANAGED_BY_LABEL: names.MANAGED_BY}
+# Children whose state the conditions read (workload and Redis): their changes end the pacing.
+CHILD_LABELS: dict[str, Any] = {names.INSTANCE_LABEL: kopf.PRESENT,
+                                names.MANAGED_BY_LABEL: names.MANAGED_BY}
 
 
 def new_memo(settings: OperatorSettings) -> kopf.Memo:
@@ -108,6 +111,14 @@ async def resync(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf
         return  # already reported in status; wait for the user to fix the spec
 
 
+async def child_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    """A pod, Deployment or StatefulSet of a GenerationCluster changed: resync it at the next
+    timer firing, paced or not (the watch is the one the control loop's indexes already hold)."""
+    reconciler: Reconciler | None = getattr(memo, "reconciler", None)
+    if reconciler is not None:
+        reconciler.child_changed(namespace or "", str(labels[names.INSTANCE_LABEL]))
+
+
 async def forget(body: kopf.Body, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
     """Children go with their owner (garbage collection); only in-memory state is dropped."""
     reconciler: Reconciler = memo.reconciler
@@ -128,6 +139,9 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     kopf.timer(GROUP, VERSION, PLURAL, registry=registry, id="resync",
                interval=settings.resync_seconds, initial_delay=settings.resync_seconds)(resync)
     kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="forget", optional=True)(forget)
+    for kind in ("pods", "deployments", "statefulsets"):
+        kopf.on.event(kind, labels=CHILD_LABELS, registry=registry,
+                      id=f"{kind}_changed")(child_changed)
     kopf.index("pods", labels=WORKLOAD_LABELS, registry=registry,
                id="gencluster_workload_pods")(control_loop.gencluster_workload_pods)
     kopf.index("deployments", labels=WORKLOAD_LABELS, registry=registry,

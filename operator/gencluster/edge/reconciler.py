@@ -52,6 +52,7 @@ class Reconciler:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.resync_seconds, self.resync_budget = resync_seconds, resync_budget
         self._resync_at: dict[tuple[str, str], float] = {}  # when each one's resync is due
+        self._changed: set[tuple[str, str]] = set()  # a child moved since the last reconcile
 
     @property
     def managed(self) -> int:
@@ -61,6 +62,7 @@ class Reconciler:
         """Deleted: its children go with it (garbage collection); drop what is held in memory."""
         self._locks.pop((namespace, name), None)
         self._resync_at.pop((namespace, name), None)
+        self._changed.discard((namespace, name))
         self.events.forget(body)
         await self.cache.forget(namespace, name)
 
@@ -69,6 +71,7 @@ class Reconciler:
                         trigger: str) -> None:
         lock = self._locks.setdefault((namespace, name), asyncio.Lock())
         async with lock:
+            self._changed.discard((namespace, name))  # what changes from here on is seen next time
             started = time.monotonic()
             result = "ok"
             try:
@@ -89,9 +92,16 @@ class Reconciler:
                     time.monotonic(), self.resync_seconds, self.managed, self.resync_budget,
                     random.random())
 
+    def child_changed(self, namespace: str, name: str) -> None:
+        """A child's state moved (pods became ready, a rollout, a crash): the next resync of its
+        GenerationCluster is due whatever the budget, so conditions follow within one period."""
+        self._changed.add((namespace, name))
+
     def resync_due(self, namespace: str, name: str) -> bool:
-        """Whether the periodic resync should reconcile this one now (reconcile/pacing.py)."""
-        return pacing.resync_due(self._resync_at.get((namespace, name)), time.monotonic())
+        """Whether the periodic resync should reconcile this one now: a child changed, or its
+        paced turn came (reconcile/pacing.py)."""
+        return ((namespace, name) in self._changed
+                or pacing.resync_due(self._resync_at.get((namespace, name)), time.monotonic()))
 
     async def _list_children(self, name: str, namespace: str) -> dict[plan.ChildKey, dict[str, Any]]:
         selector = names.children_selector(name)
