@@ -55,7 +55,7 @@ from gencluster.render.names import (
     MANAGED_BY_LABEL,
     WORKLOAD_COMPONENT,
 )
-from gencluster.simulate.loopbench import ADMIN_PORT_OFFSET, pod_ip
+from gencluster.simulate.loopbench import ADMIN_PORT_OFFSET, pod_ip, rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(os.environ.get("GENCLUSTER_CACHE", Path.home() / ".cache" / "gencluster")) / "bin"
@@ -243,15 +243,6 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_mem_mib(pid: int) -> tuple[float, float]:
-    vals = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            k, v = line.split(":")
-            vals[k] = int(v.split()[0]) / 1024.0
-    return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
-
-
 class Operator:
     def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str]) -> None:
         self.kubeconfig, self.log, self.metrics_port, self.env = kubeconfig, log, free_port(), env
@@ -395,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.steady)
             wall = time.monotonic() - w0
             r1, c1 = plane.requests_total(), proc_cpu_s(op.pid)
-            rss, hwm = proc_mem_mib(op.pid)
+            rss, hwm = rss_mib(op.pid)
             out[f"steady_{label}"] = {
                 "seconds": round(wall, 1), "operator_cpu_cores": round((c1 - c0) / wall, 3),
                 "operator_rss_mib": round(rss), "operator_peak_rss_mib": round(hwm),
@@ -421,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
                 except OSError:
                     return False
                 counters.update(now_counters)
-                peak[0] = max(peak[0], proc_mem_mib(op.pid)[1])
+                peak[0] = max(peak[0], rss_mib(op.pid)[1])
                 fresh = sum(1 for t in ticks.values() if t > killed_at)
                 pods = sum(reporting.values())
                 reconciled = counters["gencluster_operator_reconciles_total"]

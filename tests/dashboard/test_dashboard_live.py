@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from fixtures.kube import get_json
+from fixtures.kube import wait_for as poll
 
 from dashboard.browser import chromium, wait_for
 from gencluster import GROUP, PLURAL, VERSION
@@ -117,10 +118,8 @@ def test_a_scale_up_appears_on_the_dashboard_within_two_intervals(cluster, names
                 return (obj.get("status") or {}).get("desiredReplicas", 1) > 1 or bool(
                     [e for e in get_json(cluster, "events", "-n", namespace)["items"]
                      if e["reason"] == "ScaledUp"])
-            until = time.monotonic() + 2 * INTERVAL_S + 5
-            while not applied():
-                assert time.monotonic() < until, "the page's scale-up never reached status or Events"
-                time.sleep(0.5)
+            poll("the page's scale-up in status or Events", applied, timeout=2 * INTERVAL_S + 5,
+                 interval=0.5)
             events = driver.find_element("id", "events").text
             wait_for(driver, "document.getElementById('events').innerText.includes('ScaledUp')", 2 * INTERVAL_S + 2,
                      f"ScaledUp in the Events timeline (have: {events[:300]})")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from decimal import Decimal
@@ -111,16 +110,15 @@ def test_one_request_one_trace_and_status_cost(cluster, namespace: str,  # type:
         headers={"Content-Type": "image/png", "traceparent": f"00-{trace_id}-{parent}-01"})
     # Ready counts ready pods; kube-proxy may program the Service's endpoints a moment later
     # (until then a connection is refused and never reaches a pod: no span is made).
-    until = time.monotonic() + 30
-    while True:
+    def connect() -> Any:
         try:
-            r = urllib.request.urlopen(req, timeout=60)
-            break
+            return urllib.request.urlopen(req, timeout=60)
         except urllib.error.URLError as err:
-            if not isinstance(err.reason, ConnectionRefusedError) or time.monotonic() > until:
+            if not isinstance(err.reason, ConnectionRefusedError):
                 raise
-            time.sleep(1)
-    with r:
+            return None
+
+    with wait_for("the workload Service to accept connections", connect, timeout=30) as r:
         assert r.status == 200 and r.headers["X-Cache"] == "miss"
         body = r.read()
     assert body[:4] == b"glTF"

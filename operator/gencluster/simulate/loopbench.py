@@ -197,9 +197,10 @@ async def farm(pods: int, port: int, custom: int = 0) -> None:
     await asyncio.Event().wait()
 
 
-def _rss_mib() -> tuple[float, float]:
+def rss_mib(pid: int | str = "self") -> tuple[float, float]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in MiB."""
     vals = {}
-    with open("/proc/self/status") as f:
+    with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(("VmRSS:", "VmHWM:")):
                 k, v = line.split(":")
@@ -255,7 +256,7 @@ async def measure(clusters: int, per: int, interval: float, port: int, warmup: f
     wall = time.monotonic() - wall0
     measuring = False
     stop.set()
-    rss, hwm = _rss_mib()
+    rss, hwm = rss_mib()
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
