@@ -41,7 +41,7 @@ async def test_slow_and_dead_pods_do_not_delay_the_result():
         results = await Scraper(session).scrape(pods, port, timeout_s=0.5)
         elapsed = time.monotonic() - started
     by = {r.pod: r for r in results}
-    assert elapsed < 1.5
+    assert elapsed < 4.0  # the slow pod alone would take 10 s: the timeout, not the pod, decides
     assert set(by) == {"good", "slow", "err", "dead", "no-ip"}  # unready pods are not scraped
     assert by["good"].sample is not None and by["good"].error is None
     assert by["good"].sample.gauges[("gencluster_queue_depth", ())] == 7.0
@@ -84,4 +84,5 @@ async def test_one_clusters_dead_pods_do_not_slow_another_cluster():
         fast = await b.scrape(good, port, timeout_s=0.5)
         fast_elapsed = time.monotonic() - started
         await slow_task
-    assert fast[0].sample is not None and fast_elapsed < 0.4
+    # Queued behind the other cluster's six dead pods (2 at a time, 0.5 s each) it would take ≥ 1.5 s.
+    assert fast[0].sample is not None and fast_elapsed < 1.0

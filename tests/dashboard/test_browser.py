@@ -21,6 +21,12 @@ def test_cluster_list_shows_every_cluster_live() -> None:
         assert [r.split("\t")[0] for r in rows] == ["ns000", "ns001", "ns002"]
         assert all("True" in r and "2/" in r for r in rows), rows
         assert driver.find_element("id", "conn").text == "live"
+        # Updates patch the rows in place: the row (and its link) a user points at survives them.
+        driver.execute_script("window.__row = document.querySelector(\"tr[data-cluster='ns001/gc']\");"
+                              "window.__seen = window.__dash.messages;")
+        wait_for(driver, "window.__dash.messages >= window.__seen + 2", what="two more updates")
+        assert driver.execute_script("return window.__row.isConnected && window.__row === "
+                                     "document.querySelector(\"tr[data-cluster='ns001/gc']\")")
         link = driver.find_element("css selector", "tr[data-cluster='ns001/gc'] a")
         link.click()
         wait_for(driver, "document.getElementById('title').textContent === 'ns001/gc'", what="cluster page")

@@ -84,13 +84,15 @@ async def test_hard_bounds(echo_factory: Any) -> None:
     assert by_count.overall["arrivals"] == 7 and by_count.stopped_by == "max_requests"
     t0 = time.monotonic()
     by_time = await run_profile(config_for(server, rate=50, duration_s=10, max_seconds=1.0))
-    assert time.monotonic() - t0 < 1.6
+    # Bounds are far from the run they rule out (10 s here, 5 s of service below), not tight to
+    # the 1 s deadline: a busy CI machine adds scheduling delay, and that is not what is tested.
+    assert time.monotonic() - t0 < 4.0
     assert by_time.stopped_by == "max_seconds"
     assert 45 <= by_time.overall["arrivals"] <= 51
     slow = echo_factory(workers=100, service_s=5.0)  # in flight at the deadline: cancelled
     t0 = time.monotonic()
     cut = await run_profile(config_for(slow, rate=10, duration_s=0.5, max_seconds=1.0))
-    assert time.monotonic() - t0 < 1.6
+    assert time.monotonic() - t0 < 4.0
     assert cut.client["unfinished"] == 5 and cut.overall["outcomes"] == 0
 
 
@@ -100,7 +102,7 @@ async def test_stop_event_ends_the_run_with_a_report(echo_factory: Any) -> None:
     asyncio.get_running_loop().call_later(0.6, stop.set)
     t0 = time.monotonic()
     report = await run_profile(config_for(server, rate=20, duration_s=30), stop=stop)
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 10  # the run it rules out takes 30 s
     assert report.stopped_by == "stopped"
     assert 10 <= report.overall["arrivals"] <= 14
     slow = echo_factory(workers=100, service_s=5.0, cache=False)  # a stop does not wait for these
@@ -108,7 +110,7 @@ async def test_stop_event_ends_the_run_with_a_report(echo_factory: Any) -> None:
     asyncio.get_running_loop().call_later(0.5, stop.set)
     t0 = time.monotonic()
     report = await run_profile(config_for(slow, rate=10, duration_s=30), stop=stop)
-    assert time.monotonic() - t0 < 3.5
+    assert time.monotonic() - t0 < 4.5  # waiting for the in-flight requests would take ≥ 5 s
     assert report.client["unfinished"] == report.overall["arrivals"] >= 4
 
 

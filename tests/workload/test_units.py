@@ -250,7 +250,7 @@ async def test_batcher_bounded_queue_and_drain() -> None:
             await b.submit(99)
         await asyncio.wait_for(b.wait_idle(), 2)
         assert sorted(await asyncio.gather(*tasks)) == [0, 10]
-        assert time.monotonic() - t0 < 1.0  # closing does not wait out the 5 s queue delay
+        assert time.monotonic() - t0 < 3.0  # closing does not wait out the 5 s queue delay
         await b.stop()
 
 

@@ -52,23 +52,47 @@ function connect(query, onMessage) {
 }
 
 // -- the cluster list ---------------------------------------------------------------------------
+// Rows are keyed by namespace/name and updated in place, only where a cell's text changed: a link
+// the user is about to click, or text they selected, is not replaced under them every second.
+function indexCells(r) {
+  const alerts = r.alerts.length ? r.alerts.map((a) => `${a.name} (${a.severity})`).join(", ") : "none";
+  return [
+    [r.namespace, ""], [r.name, ""], [r.ready, readyClass(r.ready)],
+    [`${fmt(r.replicas.ready)}/${fmt(r.replicas.desired)}`, "replicas"], [fmt(r.replicas.recommendation), ""],
+    [fmt(r.p95Ms, " ms"), ""], [fmt(r.sloMs, " ms"), ""], [fmt(r.gpuMemoryPercent, " %"), ""],
+    [alerts, r.alerts.length ? "bad" : "muted"], [ago(r.updated), "muted"],
+  ];
+}
+
+function indexRow(r) {
+  const link = el("a", { href: `/clusters/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}` });
+  const tr = el("tr", { "data-cluster": `${r.namespace}/${r.name}` });
+  indexCells(r).forEach((_, i) => tr.append(el("td", {}, i === 1 ? link : "")));
+  return tr;
+}
+
 function renderIndex(rows) {
   const body = $("#clusters tbody");
-  body.replaceChildren();
-  if (!rows.length) { body.append(el("tr", { class: "empty" }, el("td", { colspan: 10 }, "no GenerationCluster yet"))); return; }
-  for (const r of rows) {
-    const link = el("a", { href: `/clusters/${encodeURIComponent(r.namespace)}/${encodeURIComponent(r.name)}` }, r.name);
-    const alerts = r.alerts.length ? r.alerts.map((a) => `${a.name} (${a.severity})`).join(", ") : "none";
-    body.append(el("tr", { "data-cluster": `${r.namespace}/${r.name}` },
-      el("td", {}, r.namespace), el("td", {}, link),
-      el("td", { class: readyClass(r.ready) }, r.ready),
-      el("td", { class: "replicas" }, `${fmt(r.replicas.ready)}/${fmt(r.replicas.desired)}`),
-      el("td", {}, fmt(r.replicas.recommendation)),
-      el("td", {}, fmt(r.p95Ms, " ms")), el("td", {}, fmt(r.sloMs, " ms")),
-      el("td", {}, fmt(r.gpuMemoryPercent, " %")),
-      el("td", { class: r.alerts.length ? "bad" : "muted" }, alerts),
-      el("td", { class: "muted" }, ago(r.updated))));
+  if (!rows.length) {
+    body.replaceChildren(el("tr", { class: "empty" }, el("td", { colspan: 10 }, "no GenerationCluster yet")));
+    return;
   }
+  const existing = new Map([...body.querySelectorAll("tr[data-cluster]")].map((tr) => [tr.dataset.cluster, tr]));
+  const ordered = rows.map((r) => {
+    const key = `${r.namespace}/${r.name}`;
+    const tr = existing.get(key) || indexRow(r);
+    existing.delete(key);
+    indexCells(r).forEach(([text, cls], i) => {
+      const td = tr.children[i];
+      const target = i === 1 ? td.firstChild : td;
+      if (target.textContent !== text) target.textContent = text;
+      if (td.className !== cls) td.className = cls;
+    });
+    return tr;
+  });
+  body.querySelectorAll("tr.empty").forEach((tr) => tr.remove());
+  existing.forEach((tr) => tr.remove());
+  ordered.forEach((tr, i) => { if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] || null); });
 }
 
 // -- one cluster ----------------------------------------------------------------------------------
