@@ -118,3 +118,50 @@ async def test_stuck_device_queues_requests_while_staying_ready(faulty_on: Serve
     t0 = time.monotonic()
     codes = [c for c, _, _ in await asyncio.gather(*tasks)]
     assert codes == [200, 200, 200] and time.monotonic() - t0 < 60
+
+
+@pytest.fixture(scope="module")
+def watched(module_tmp: Path) -> Iterator[ServerProcess]:
+    s = ServerProcess(module_tmp, {"GENCLUSTER_FAULT_INJECTION": "on", "GENCLUSTER_HANG_AFTER_SECONDS": "2",
+                                   "GENCLUSTER_BATCH_MAX_SIZE": "4",
+                                   "GENCLUSTER_BATCH_MAX_DELAY_MS": "5"}, name="watched").start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+async def get_status(url: str) -> tuple[int, dict[str, object]]:
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        return r.status, await r.json()
+
+
+async def test_hung_device_fails_waiting_requests_fast_and_fails_liveness(watched: ServerProcess) -> None:
+    """With the watchdog (2 s here): the stuck device's requests are answered 503 soon after the
+    limit, not held; /readyz and /healthz fail (the kubelet would restart the container); new
+    requests get 503 at once; once the pass returns, the pod serves again."""
+    assert (await get_status(watched.url + "/healthz"))[0] == 200
+    await put(watched.url, {"stuck": True}, AUTH)
+    try:
+        t0 = time.monotonic()
+        answers = await asyncio.wait_for(asyncio.gather(*(post(watched.url, img) for img in
+                                                          shape_images(6, seed=4500))), 30)
+        waited = time.monotonic() - t0
+        assert [a[0] for a in answers] == [503] * 6, answers
+        assert all("device hung" in str(a[2]) for a in answers), answers
+        assert waited < 15  # held until the 2 s limit (+ the watchdog's period), not forever
+        health, body = await get_status(watched.url + "/healthz")
+        assert health == 503 and body["status"] == "device hung", body
+        ready, body = await get_status(watched.url + "/readyz")
+        assert ready == 503 and "device hung" in str(body["reason"]), body
+        code, _, text = await post(watched.url, shape_images(1, seed=4600)[0])
+        assert code == 503 and "device hung" in str(text)
+        assert metric_value(watched.metrics_text(), "gencluster_requests_total", {"code": "503"}) >= 7
+    finally:
+        await put(watched.url, {"stuck": False}, AUTH)
+    end = time.monotonic() + 20
+    while (await get_status(watched.url + "/healthz"))[0] != 200 and time.monotonic() < end:
+        await asyncio.sleep(0.1)
+    assert (await get_status(watched.url + "/readyz"))[0] == 200
+    code, _, _ = await post(watched.url, shape_images(1, seed=4700)[0])
+    assert code == 200

@@ -4,6 +4,12 @@ Why: a GPU does a batch of 8 in about the time of one; waiting a few millisecond
 throughput. The two knobs (max batch size, max queue delay) are read afresh for every batch, so
 the operator's changes through /admin/batching apply to the next batch with no restart. The queue
 is bounded so overload becomes fast 429s instead of unbounded latency.
+
+A watchdog covers a hung device (a forward pass that never returns: a wedged driver, a deadlock
+in a kernel): past `hang_after_s`, every request waiting on the device gets `DeviceHung` at once
+(a 503 the client can retry on another replica) instead of waiting forever, new ones are refused,
+and `hung` tells /readyz and /healthz to fail so the kubelet replaces the container. If the pass
+returns after all, the batcher serves again.
 """
 
 from __future__ import annotations
@@ -37,6 +43,15 @@ class ShuttingDown(Exception):
     """The server is draining after SIGTERM and takes no new work."""
 
 
+class DeviceHung(Exception):
+    """A forward pass has run past the watchdog's limit: nothing queued here will be served."""
+
+    def __init__(self, stalled_s: float) -> None:
+        super().__init__(f"device hung: a forward pass has run {stalled_s:.0f}s; "
+                         "this pod is being replaced, retry (another replica serves)")
+        self.stalled_s = stalled_s
+
+
 @dataclass
 class _Item(Generic[In]):
     payload: In
@@ -58,6 +73,7 @@ class DynamicBatcher(Generic[In, Out]):
         settings: BatchSettings,
         queue_max: int,
         on_depth: Callable[[int], None] = lambda d: None,
+        hang_after_s: float = 0.0,
     ) -> None:
         self._run_batch = run_batch
         self._executor = executor
@@ -73,10 +89,18 @@ class DynamicBatcher(Generic[In, Out]):
         self._task: asyncio.Task[None] | None = None
         self._batch_seconds = 0.05  # moving average, for Retry-After
         self.batches = 0
+        self.hang_after_s = hang_after_s  # 0: no watchdog
+        self._running: list[_Item[In]] = []  # the batch on the device now
+        self._running_since: float | None = None
+        self.hung: DeviceHung | None = None
+        self._watchdog: asyncio.Task[None] | None = None
 
     # -- control -----------------------------------------------------------------------
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="batcher")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._loop(), name="batcher")
+        if self.hang_after_s > 0:
+            self._watchdog = loop.create_task(self._watch(), name="device-watchdog")
 
     def update(self, settings: BatchSettings) -> None:
         """New knobs; the batch being collected now already uses the new size limit."""
@@ -113,15 +137,45 @@ class DynamicBatcher(Generic[In, Out]):
         return n
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._watchdog):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- the watchdog ------------------------------------------------------------------
+    def check_hung(self, now: float) -> bool:
+        """Declare the device hung once the running pass exceeds `hang_after_s`: fail the
+        requests it holds and every queued one (once); True while hung."""
+        if self.hang_after_s <= 0 or self._running_since is None:
+            return False
+        stalled = now - self._running_since
+        if stalled < self.hang_after_s:
+            return False
+        if self.hung is None:
+            self.hung = DeviceHung(stalled)
+            failed = self.fail_pending(self.hung)
+            for item in self._running:
+                if not item.future.done():
+                    item.future.set_exception(self.hung)
+                    failed += 1
+            log.error("device hung: a forward pass has run %.0fs (limit %.0fs); %d request(s) "
+                      "answered 503, /healthz fails so the container is restarted",
+                      stalled, self.hang_after_s, failed)
+        return True
+
+    async def _watch(self) -> None:
+        period = min(1.0, self.hang_after_s / 4)
+        while True:
+            await asyncio.sleep(period)
+            self.check_hung(time.monotonic())
 
     # -- requests ----------------------------------------------------------------------
     async def submit(self, payload: In) -> Out:
         if not self._accepting:
             raise ShuttingDown("server is shutting down")
+        if self.hung is not None:
+            raise DeviceHung(time.monotonic() - (self._running_since or time.monotonic()))
         if len(self._items) >= self.queue_max:
             raise QueueFull(len(self._items), self._retry_after())
         future: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
@@ -169,6 +223,7 @@ class DynamicBatcher(Generic[In, Out]):
                 continue
             self._idle.clear()
             t0 = time.monotonic()
+            self._running, self._running_since = batch, t0
             try:
                 results = await loop.run_in_executor(
                     self._executor, self._run_batch, [it.payload for it in batch]
@@ -182,6 +237,10 @@ class DynamicBatcher(Generic[In, Out]):
                 elapsed = time.monotonic() - t0
                 self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * elapsed
                 self.batches += 1
+                self._running, self._running_since = [], None
+                if self.hung is not None:
+                    log.warning("device recovered: the pass returned after %.0fs; serving again", elapsed)
+                    self.hung = None
                 self._idle.set()
             for item, result in zip(batch, results, strict=True):
                 if item.future.done():

@@ -251,6 +251,15 @@ OPTIONS: tuple[Option, ...] = (
         "After SIGTERM, time to finish queued work before exiting.",
     ),
     Option(
+        "hang_after_seconds",
+        "GENCLUSTER_HANG_AFTER_SECONDS",
+        "--hang-after-seconds",
+        _float_pos,
+        60.0,
+        "A forward pass running longer is a hung device: waiting requests get 503 at once, "
+        "/readyz and /healthz fail (the kubelet restarts the container). 0: no watchdog.",
+    ),
+    Option(
         "torch_threads",
         "GENCLUSTER_TORCH_THREADS",
         "--torch-threads",
@@ -304,6 +313,7 @@ class Settings:
     l1_cache_bytes: int = 256 * 1024 * 1024
     memory_budget_bytes: int = 0
     shutdown_grace_seconds: float = 25.0
+    hang_after_seconds: float = 60.0
     torch_threads: int = 0
     log_level: str = "info"
     fault_injection: str = "off"

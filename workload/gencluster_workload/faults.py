@@ -7,7 +7,8 @@ admin bearer token (PUT /admin/faults). The faults mirror the simulator's (docs/
   the difference after the pass, so the batch duration metric shows it);
 - errorPercent (0-100): that share of /v1/generate requests answers 500 at once;
 - stuck (bool): the device thread blocks before each forward pass until cleared; requests queue,
-  /healthz, /readyz and /metrics keep answering (a hung device that still looks Ready).
+  /healthz, /readyz and /metrics keep answering (a hung device that still looks Ready) until
+  the batcher's watchdog (GENCLUSTER_HANG_AFTER_SECONDS) declares it hung.
 """
 
 from __future__ import annotations

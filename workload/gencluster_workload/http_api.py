@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import meshing
 from .admin import AdminAuth
-from .batcher import QueueFull, ShuttingDown
+from .batcher import DeviceHung, QueueFull, ShuttingDown
 from .config import ConfigError, parse_batch_update
 from .faults import FaultError
 from .imaging import RequestError
@@ -186,7 +186,7 @@ async def _answer(request: web.Request, service: Service,
         return error(413, f"upload larger than {MAX_UPLOAD_BYTES} bytes"), "error", None
     except QueueFull as exc:
         return error(429, str(exc), {"Retry-After": str(exc.retry_after_s)}), "error", None
-    except (NotReady, ShuttingDown) as exc:
+    except (NotReady, ShuttingDown, DeviceHung) as exc:
         return error(503, str(exc), {"Retry-After": "1"}), "error", None
     except OutOfMemory as exc:
         return error(503, str(exc), {"Retry-After": "1"}), "error", None
@@ -211,6 +211,10 @@ async def _answer(request: web.Request, service: Service,
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: fails only for what a restart cures, a hung device."""
+    hung = request.app[SERVICE].device_hung
+    if hung is not None:
+        return web.json_response({"status": "device hung", "reason": str(hung)}, status=503)
     return web.json_response({"status": "ok"})
 
 
@@ -223,6 +227,8 @@ async def readyz(request: web.Request) -> web.Response:
                                  status=503)
     if not service.ready:
         return web.json_response({"ready": False, "reason": "model loading"}, status=503)
+    if service.device_hung is not None:
+        return web.json_response({"ready": False, "reason": str(service.device_hung)}, status=503)
     return web.json_response({"ready": True, "model": service.model_name, "version": service.model_version})
 
 

@@ -26,7 +26,7 @@ from opentelemetry import trace
 from PIL import Image
 
 from . import meshing
-from .batcher import DynamicBatcher, ShuttingDown
+from .batcher import DeviceHung, DynamicBatcher, ShuttingDown
 from .cache import SingleFlight, TieredCache, cache_key
 from .config import BatchSettings, Settings, initial_batch_settings
 from .faults import FaultSwitch
@@ -185,6 +185,7 @@ class Service:
             self.batch_settings,
             self.settings.queue_max,
             on_depth=self.metrics.queue_depth.set,
+            hang_after_s=self.settings.hang_after_seconds,
         )
         self.batcher.start()
         self._tasks.append(loop.create_task(self._sample_memory(), name="memory-sampler"))
@@ -222,6 +223,11 @@ class Service:
             n //= 2
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+    @property
+    def device_hung(self) -> DeviceHung | None:
+        """Set while the batcher's watchdog finds the device hung (see batcher.py)."""
+        return self.batcher.hung if self.batcher is not None else None
 
     def begin_drain(self) -> None:
         """SIGTERM: report not ready and refuse new requests; requests already accepted (even
