@@ -165,3 +165,49 @@ async def test_hung_device_fails_waiting_requests_fast_and_fails_liveness(watche
     assert (await get_status(watched.url + "/readyz"))[0] == 200
     code, _, _ = await post(watched.url, shape_images(1, seed=4700)[0])
     assert code == 200
+
+
+async def test_sigterm_with_a_hung_device_exits_with_code_3(module_tmp: Path) -> None:
+    """The kubelet's restart after failed liveness: the process leaves within the grace period
+    with exit code 3 (what `kubectl describe pod` shows as the last state)."""
+    s = ServerProcess(module_tmp, {"GENCLUSTER_FAULT_INJECTION": "on", "GENCLUSTER_HANG_AFTER_SECONDS": "1",
+                                   "GENCLUSTER_SHUTDOWN_GRACE_SECONDS": "3"}, name="hung-exit").start()
+    try:
+        await put(s.url, {"stuck": True}, AUTH)
+        code, _, _ = await post(s.url, shape_images(1, seed=4800)[0])
+        assert code == 503
+        assert s.proc is not None
+        t0 = time.monotonic()
+        s.proc.send_signal(15)
+        assert await asyncio.to_thread(s.proc.wait, 20) == 3
+        assert time.monotonic() - t0 < 10
+        assert "exiting with a hung device" in s.log()
+    finally:
+        s.stop()
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+async def test_allocate_holds_resident_memory_until_freed(faulty_on: ServerProcess) -> None:
+    """The memory hog the OOM chaos test uses: the pages are really resident, and 0 frees them."""
+    assert faulty_on.proc is not None
+    pid = faulty_on.proc.pid
+    for bad in (-1, 65537, 1.5, True, "64"):
+        status, body = await put(faulty_on.url, {"allocateMiB": bad}, AUTH)
+        assert status == 400 and "allocateMiB" in str(body), (bad, body)
+    before = rss_mib(pid)
+    status, body = await put(faulty_on.url, {"allocateMiB": 256}, AUTH)
+    try:
+        assert status == 200 and body["allocateMiB"] == 256  # type: ignore[index]
+        assert rss_mib(pid) - before > 240
+        code, _, _ = await post(faulty_on.url, shape_images(1, seed=4900)[0])
+        assert code == 200  # still serving
+    finally:
+        status, body = await put(faulty_on.url, {"allocateMiB": 0}, AUTH)
+    assert status == 200 and body["allocateMiB"] == 0  # type: ignore[index]
+    assert rss_mib(pid) - before < 64

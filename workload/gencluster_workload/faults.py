@@ -8,7 +8,10 @@ admin bearer token (PUT /admin/faults). The faults mirror the simulator's (docs/
 - errorPercent (0-100): that share of /v1/generate requests answers 500 at once;
 - stuck (bool): the device thread blocks before each forward pass until cleared; requests queue,
   /healthz, /readyz and /metrics keep answering (a hung device that still looks Ready) until
-  the batcher's watchdog (GENCLUSTER_HANG_AFTER_SECONDS) declares it hung.
+  the batcher's watchdog (GENCLUSTER_HANG_AFTER_SECONDS) declares it hung;
+- allocateMiB (0-65536): the process holds that much more resident memory (written, so the
+  pages are really used); above the container's memory limit the kernel's OOM killer ends it,
+  as a leak would (tests/chaos/test_workload_pod_faults_live.py). 0 frees it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ import random
 import threading
 import time
 from typing import Any
+
+MIB = 1 << 20
+MAX_ALLOCATE_MIB = 65536
+FIELDS = frozenset({"slowdown", "errorPercent", "stuck", "allocateMiB"})
 
 
 class FaultError(ValueError):
@@ -31,6 +38,7 @@ class FaultSwitch:
         self._running = threading.Event()  # set: not stuck
         self._running.set()
         self._rng = random.Random(seed)
+        self._ballast = bytearray()
 
     @property
     def stuck(self) -> bool:
@@ -38,12 +46,13 @@ class FaultSwitch:
 
     def as_json(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "slowdown": self.slowdown,
-                "errorPercent": self.error_percent, "stuck": self.stuck}
+                "errorPercent": self.error_percent, "stuck": self.stuck,
+                "allocateMiB": len(self._ballast) // MIB}
 
     def update(self, body: Any) -> dict[str, Any]:
-        """Apply {slowdown?, errorPercent?, stuck?}; fields left out keep their value."""
-        if not isinstance(body, dict) or set(body) - {"slowdown", "errorPercent", "stuck"}:
-            raise FaultError("body must be a JSON object with slowdown, errorPercent and/or stuck")
+        """Apply {slowdown?, errorPercent?, stuck?, allocateMiB?}; fields left out keep their value."""
+        if not isinstance(body, dict) or set(body) - FIELDS:
+            raise FaultError("body must be a JSON object with " + ", ".join(sorted(FIELDS)))
         slowdown = body.get("slowdown", self.slowdown)
         errors = body.get("errorPercent", self.error_percent)
         stuck = body.get("stuck", self.stuck)
@@ -55,6 +64,13 @@ class FaultSwitch:
             raise FaultError("errorPercent must be a number in [0, 100]")
         if not isinstance(stuck, bool):
             raise FaultError("stuck must be true or false")
+        allocate = body.get("allocateMiB", len(self._ballast) // MIB)
+        if isinstance(allocate, bool) or not isinstance(allocate, int) \
+                or not 0 <= allocate <= MAX_ALLOCATE_MIB:
+            raise FaultError(f"allocateMiB must be an integer in [0, {MAX_ALLOCATE_MIB}]")
+        if allocate * MIB != len(self._ballast):
+            self._ballast = bytearray()  # free first, so a resize never holds both
+            self._ballast = bytearray(b"\x01") * (allocate * MIB)  # written: resident, not just reserved
         self.slowdown, self.error_percent = float(slowdown), float(errors)
         if stuck:
             self._running.clear()

@@ -289,7 +289,7 @@ async def get_faults(request: web.Request) -> web.Response:
 
 
 async def put_faults(request: web.Request) -> web.Response:
-    """{slowdown?, errorPercent?, stuck?}: inject faults into this pod (docs/alerts.md)."""
+    """{slowdown?, errorPercent?, stuck?, allocateMiB?}: inject faults into this pod (docs/alerts.md)."""
     faults = request.app[SERVICE].faults
     if not faults.enabled:
         return error(404, "fault injection is off (start with GENCLUSTER_FAULT_INJECTION=on)")

@@ -33,6 +33,7 @@ from .service import Service, cpu_quota
 log = logging.getLogger("gencluster_workload")
 
 CLOSE_RESERVE_S = 1.0  # of the grace period, kept for closing sockets and Redis
+EXIT_DEVICE_HUNG = 3  # the exit code after a hung device: `kubectl describe pod` shows it as the last state
 
 
 def _configure_torch(settings: Settings) -> int:
@@ -116,11 +117,15 @@ async def serve(settings: Settings) -> int:
         log.info("drained in %.2fs", time.monotonic() - t0)
     except TimeoutError:
         log.warning("grace period over: %d queued requests get 503", service.abandon_queue())
+    hung = service.device_hung  # read before close(): closing releases an injected stuck device
     remaining = max(0.1, grace - (time.monotonic() - t0))
     await service.close(flush_s=min(0.5, remaining / 2))
     for r in reversed(runners):
         await r.cleanup()
     log.info("stopped after %.2fs", time.monotonic() - t0)
+    if hung is not None:
+        log.error("exiting with a hung device (%s)", hung)
+        return EXIT_DEVICE_HUNG
     return 0
 
 
@@ -143,9 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     choice = tracing.setup("gencluster-workload", attributes={"k8s.pod.name": pod})
     log.info("tracing %s (%s)", "on" if choice.enabled else "off", choice.reason)
     try:
-        return asyncio.run(serve(settings))
+        code = asyncio.run(serve(settings))
     except (OSError, RuntimeError) as exc:  # the port is taken; GENCLUSTER_DEVICE=cuda, no GPU
         log.error("cannot serve: %s", exc)
         return 1
     finally:
         tracing.shutdown()  # flush the spans still queued (bounded by OTEL_BSP_EXPORT_TIMEOUT)
+    if code == EXIT_DEVICE_HUNG:  # the device thread may never return: do not join it at exit
+        logging.shutdown()
+        os._exit(code)
+    return code
