@@ -231,3 +231,13 @@ def test_an_undecodable_secret_value_is_a_problem_not_a_crash() -> None:
     secret["data"]["ca.crt"] = "%%% not base64 %%%"
     got = plan.redis_tls(parse_spec(TLS_SPEC), "ns", secret)
     assert got is not None and got.problem is not None and "ca.crt" in got.problem
+
+
+def test_the_tls_digest_follows_every_key_redis_mounts() -> None:
+    base = {"tls_crt": PEM, "tls_key": "KEY", "ca_crt": PEM}
+    digest = plan.redis_tls(parse_spec(TLS_SPEC), "ns", tls_secret(**base)).digest  # type: ignore[union-attr]
+    assert digest and digest == plan.redis_tls(parse_spec(TLS_SPEC), "ns", tls_secret(**base)).digest  # type: ignore[union-attr]
+    other = PEM.replace("MIIB", "MIIC")
+    for key, value in (("tls_crt", other), ("tls_key", "KEY2"), ("ca_crt", other)):
+        changed = plan.redis_tls(parse_spec(TLS_SPEC), "ns", tls_secret(**(base | {key: value})))
+        assert changed is not None and changed.digest not in (None, digest), key

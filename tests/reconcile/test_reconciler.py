@@ -227,8 +227,54 @@ async def test_a_missing_tls_secret_is_degraded_by_name_until_it_appears() -> No
         "data": {k: base64.b64encode(v.encode()).decode()
                  for k, v in {"tls.crt": pem, "tls.key": "KEY", "ca.crt": pem}.items()}}
     h.kube.calls.clear()
-    await h.run()
+    await h.run()  # the certificate's digest goes into the Redis pod template: the pods roll
     assert h.condition(cond.DEGRADED)["status"] == "False"
+    h.make_ready()
+    await h.run()
     assert h.condition(cond.CACHE_READY)["status"] == "True"
     # The user's Secret is read, never written or deleted by the operator.
     assert not [c for c in h.kube.writes() if c[2] == "gc-tls"]
+
+
+def tls_secret_object(cert: str, key: str, ca: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": "gc-tls", "namespace": "ns"},
+            "data": {k: base64.b64encode(v.encode()).decode()
+                     for k, v in {"tls.crt": cert, "tls.key": key, "ca.crt": ca}.items()}}
+
+
+def redis_tls_hash(h: Harness) -> str | None:
+    sts = h.kube.objects[("StatefulSet", "ns", "gc-redis")]
+    return sts["spec"]["template"]["metadata"]["annotations"].get(names.REDIS_TLS_HASH_ANNOTATION)
+
+
+async def test_a_renewed_tls_certificate_rolls_the_redis_pods_and_a_broken_secret_does_not() -> None:
+    """Redis reads its certificate at start: a renewal in the user's Secret must restart the
+    Redis pods (a new pod-template digest, which the StatefulSet rolls), picked up by the next
+    resync. A Secret deleted or broken by mistake must not roll pods into ContainerCreating."""
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    renewed = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n"
+    h = Harness()
+    h.body["spec"]["cache"] = {"mode": "standalone", "tls": {"secretName": "gc-tls"}}
+    h.kube.objects[("Secret", "ns", "gc-tls")] = tls_secret_object(pem, "KEY", pem)
+    await h.run("create")
+    first = redis_tls_hash(h)
+    assert first is not None
+    await h.run()
+    assert redis_tls_hash(h) == first  # unchanged Secret: nothing rolls
+    h.kube.objects[("Secret", "ns", "gc-tls")] = tls_secret_object(renewed, "KEY2", pem)
+    await h.run()
+    second = redis_tls_hash(h)
+    assert second is not None and second != first
+    dep = h.kube.objects[("Deployment", "ns", "gc-workload")]
+    assert names.REDIS_TLS_HASH_ANNOTATION not in dep["spec"]["template"]["metadata"]["annotations"]
+    for broken in (None, tls_secret_object(renewed, " ", pem)):
+        if broken is None:
+            del h.kube.objects[("Secret", "ns", "gc-tls")]
+        else:
+            h.kube.objects[("Secret", "ns", "gc-tls")] = broken
+        h.kube.calls.clear()
+        await h.run()
+        assert redis_tls_hash(h) == second
+        assert h.condition(cond.DEGRADED)["reason"] == "CacheTLSSecretInvalid"
+        assert not [c for c in h.kube.writes() if c[1] == "StatefulSet"]

@@ -79,12 +79,19 @@ def make_certs(path: Path, *, ip: str = "127.0.0.1") -> TLSFiles:
     path.mkdir(parents=True, exist_ok=True)
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
              "-out", "ca.crt", "-days", "1", "-subj", "/CN=gencluster-test-ca", cwd=path)
+    return renew_leaf(TLSFiles(path), ip=ip)
+
+
+def renew_leaf(tls: TLSFiles, *, ip: str = "127.0.0.1") -> TLSFiles:
+    """A new key and server certificate signed by the same CA (what cert-manager's renewal of a
+    CA-issued Certificate writes into the Secret)."""
+    path = tls.dir
     _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "tls.key", "-out", "tls.csr",
              "-subj", f"/CN={ip}", cwd=path)
     (path / "san.ext").write_text(f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth,clientAuth\n")
     _openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
              "-CAcreateserial", "-out", "tls.crt", "-days", "1", "-extfile", "san.ext", cwd=path)
-    return TLSFiles(path)
+    return tls
 
 
 def write_auth_dir(path: Path, auth: RedisAuth, name: str = NAME) -> Path:

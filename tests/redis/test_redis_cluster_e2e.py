@@ -67,21 +67,7 @@ def test_cluster_mode_bootstraps_serves_hits_and_survives_a_master_loss(cluster,
     master = next(p for p in get_json(cluster, "pods", "-n", namespace, "-l",
                                       "app.kubernetes.io/instance=rc,app.kubernetes.io/component=cache")["items"]
                   if _role(cluster, namespace, p["metadata"]["name"]) == "master")
-    failures: list[int] = []
-    stop = threading.Event()
-    pool = make_pool(40, seed=11)
-
-    def hammer() -> None:
-        i = 0
-        while not stop.is_set():
-            code, _ = _post(url, pool[i % len(pool)])
-            if code != 200:
-                failures.append(code)
-            i += 1
-            time.sleep(0.05)
-
-    worker = threading.Thread(target=hammer, daemon=True)
-    worker.start()
+    hammer = Hammer(url, make_pool(40, seed=11))
     started = time.monotonic()
     cluster.kubectl("delete", "pod", master["metadata"]["name"], "-n", namespace, "--wait=false")
     reasons = wait_for("FailoverObserved", lambda: {
@@ -90,12 +76,36 @@ def test_cluster_mode_bootstraps_serves_hits_and_survives_a_master_loss(cluster,
     } & {"FailoverObserved"}, timeout=180, interval=2)
     wait_for("CacheReady again", lambda: _cluster_ready(cluster, namespace), timeout=300, interval=3)
     recovered = time.monotonic() - started
-    stop.set()
-    worker.join(timeout=30)
+    hammer.stop()
     print(f"master {master['metadata']['name']} deleted; cache ready again after {recovered:.1f}s; "
-          f"requests failed meanwhile: {len(failures)}")
+          f"requests failed meanwhile: {len(hammer.failures)}")
     assert reasons
-    assert failures == [], failures
+    assert hammer.failures == [], hammer.failures
+
+
+class Hammer:
+    """A client on a thread posting `pool`'s images to `url` in turn, every 50 ms, until
+    stopped; it records every answer other than 200."""
+
+    def __init__(self, url: str, pool: list[bytes]) -> None:
+        self.url, self.pool = url, pool
+        self.failures: list[int] = []
+        self.done = 0
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._run, daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            code, _ = _post(self.url, self.pool[self.done % len(self.pool)])
+            if code != 200:
+                self.failures.append(code)
+            self.done += 1
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._worker.join(timeout=30)
 
 
 def _stats(base: str) -> Any:

@@ -118,11 +118,16 @@ class RedisTier:
                 kwargs["ssl_ca_certs"] = tls_ca_file
         self.client: Any
         if mode == "cluster":
-            self.client = aioredis.RedisCluster.from_url(url, **kwargs)
+            # Discover through the URL's address (the operator's Service name) every time, not
+            # through the pod IPs found last time (redis-py's default swaps its startup nodes
+            # for them): after a rolling restart every pod has a new IP, and none of the old
+            # ones answers (tests/redis/test_redis_tls_live.py rolls them all).
+            self.client = aioredis.RedisCluster.from_url(url, dynamic_startup_nodes=False, **kwargs)
         else:
             self.client = aioredis.Redis.from_url(url, **kwargs)
         self.breaker = CircuitBreaker()
         self._ready = mode == "standalone"
+        self._rediscover = False  # cluster: drop the node map, find the nodes again
         self._connecting: asyncio.Task[bool] | None = None
         self.hits = self.misses = self.errors = self.timeouts = self.skipped = 0
         self.writes = self.write_failures = 0
@@ -133,7 +138,10 @@ class RedisTier:
         """Discover the cluster (or ping standalone) with a longer deadline; True on success."""
         try:
             if self.mode == "cluster":
+                if self._rediscover:
+                    await self.client.aclose()  # forgets the nodes: initialize() asks again
                 await asyncio.wait_for(self.client.initialize(), self.connect_timeout)
+                self._rediscover = False
             else:
                 await asyncio.wait_for(self.client.ping(), self.connect_timeout)
         except Exception as exc:
@@ -170,6 +178,11 @@ class RedisTier:
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
         self.breaker.failure()
+        if self.breaker.state == "open" and self.mode == "cluster" and self._ready:
+            # Find the cluster again off the request path, under the connect deadline: left to
+            # redis-py, the rediscovery runs inside a request's short deadline (100 ms by
+            # default), which TLS handshakes with every new node can outlast each time.
+            self._ready, self._rediscover = False, True
         if self.breaker.state == "open":
             log.warning(
                 "redis unavailable (%s); circuit open for %.1fs",

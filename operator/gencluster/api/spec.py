@@ -337,7 +337,7 @@ class Persistence(Model):
 
 
 class CacheTLS(Model):
-    secret_name: str = Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN, description="A Secret in the GenerationCluster's namespace, of type kubernetes.io/tls, with the keys tls.crt, tls.key and ca.crt (what cert-manager writes). Redis serves TLS only (port 6379, plaintext off) with tls.crt/tls.key; the workload, the probes and the operator verify it against ca.crt. The Secret is the user's: the operator reads it, never writes it; a new certificate takes effect when the Redis pods restart.")
+    secret_name: str = Field(min_length=1, max_length=253, pattern=DNS1123_SUBDOMAIN, description="A Secret in the GenerationCluster's namespace, of type kubernetes.io/tls, with the keys tls.crt, tls.key and ca.crt (what cert-manager writes). Redis serves TLS only (port 6379, plaintext off) with tls.crt/tls.key; the workload, the probes and the operator verify it against ca.crt. The Secret is the user's: the operator reads it, never writes it; a renewed certificate in it rolls the Redis pods (within a resync period).")
 
 
 class CacheSpec(Model):

@@ -111,8 +111,13 @@ class Reconciler:
             raise kopf.PermanentError(f"invalid spec: {message}") from err
 
         existing = await self._list_children(name, namespace)
+        tls = None
+        if parsed.cache.tls is not None and parsed.cache.mode != "disabled":
+            # The user's Secret is no child of ours (not labelled as one): read it by name.
+            tls = plan.redis_tls(parsed, namespace, await self.kube.get(
+                "v1", "Secret", parsed.cache.tls.secret_name, namespace))
         observed = plan.observed(name, existing,
-                                 self.cache.carried_statefulset_replicas(namespace, name))
+                                 self.cache.carried_statefulset_replicas(namespace, name), tls)
         secrets = plan.ensure_secrets(name, parsed, existing)
         desired = render_children(name, namespace, parsed, observed, secrets, self.defaults)
         for obj in desired:
@@ -147,11 +152,6 @@ class Reconciler:
         deployment = existing.get(("Deployment", names.workload_name(name)))
         pods = await self.kube.list("v1", "Pod", namespace,
                                     names.selector_string(name, names.WORKLOAD_COMPONENT))
-        tls = None
-        if parsed.cache.tls is not None and parsed.cache.mode != "disabled":
-            # The user's Secret is no child of ours (not labelled as one): read it by name.
-            tls = plan.redis_tls(parsed, namespace, await self.kube.get(
-                "v1", "Secret", parsed.cache.tls.secret_name, namespace))
         cache = await self.cache.observe(self.kube, name, namespace, parsed, existing,
                                          secrets.redis_auth, tls)
         intents += cache.events

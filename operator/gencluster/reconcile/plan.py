@@ -84,6 +84,7 @@ class RedisTLS:
 
     ca_pem: str | None = None
     problem: str | None = None  # set: the cache is reported not ready (CacheTLSSecretInvalid)
+    digest: str | None = None  # of the keys Redis mounts: a renewal changes it
 
 
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
@@ -111,18 +112,32 @@ def redis_tls(spec: GenerationClusterSpec, namespace: str,
     ca = data[names.TLS_CA_KEY]
     if PEM_CERTIFICATE not in ca:
         return RedisTLS(problem=f"{where}: key {names.TLS_CA_KEY} holds no PEM certificate")
-    return RedisTLS(ca_pem=ca)
+    return RedisTLS(ca_pem=ca, digest=content_hash({k: data[k] for k in names.TLS_SECRET_KEYS}))
 
 
-def observed(name: str, existing: Children, redis_statefulset_replicas: int | None) -> Observed:
-    """The fields of existing children that rendering carries over (the loop owns them)."""
+def observed(name: str, existing: Children, redis_statefulset_replicas: int | None,
+             tls: RedisTLS | None = None) -> Observed:
+    """The fields of existing children that rendering carries over (the loop owns them), and
+    what the edge read elsewhere. `tls`: spec.cache.tls as read now; while its Secret is missing
+    or invalid the Redis pods keep the certificate digest they run with (a user's mistake does
+    not roll a working cache into pods that cannot start)."""
     deployment = existing.get(("Deployment", names.workload_name(name))) or {}
     runtime_cm = existing.get(("ConfigMap", names.runtime_configmap_name(name))) or {}
+    statefulset = existing.get(("StatefulSet", names.redis_statefulset_name(name))) or {}
+    usable = tls if tls is not None and tls.problem is None else None
     return Observed(
         deployment_replicas=(deployment.get("spec") or {}).get("replicas"),
         persisted_batching=(runtime_cm.get("data") or {}).get(BATCHING_KEY),
         redis_statefulset_replicas=redis_statefulset_replicas,
+        redis_tls_hash=usable.digest if usable else
+        _template_annotation(statefulset, names.REDIS_TLS_HASH_ANNOTATION),
     )
+
+
+def _template_annotation(obj: Mapping[str, Any], key: str) -> str | None:
+    template = (obj.get("spec") or {}).get("template") or {}
+    value = ((template.get("metadata") or {}).get("annotations") or {}).get(key)
+    return value if isinstance(value, str) else None
 
 
 def content_hash(obj: Mapping[str, Any]) -> str:

@@ -25,6 +25,7 @@ class Observed:
     deployment_replicas: int | None = None
     persisted_batching: str | None = None  # runtime ConfigMap's batching.json
     redis_statefulset_replicas: int | None = None  # pods a Redis Cluster shrink still needs
+    redis_tls_hash: str | None = None  # digest of spec.cache.tls's Secret (the keys Redis mounts)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,8 @@ def render_children(name: str, namespace: str, spec: GenerationClusterSpec, obse
         objs.extend(render_redis(name, namespace, spec, names.labels(name, names.CACHE_COMPONENT),
                                  spec.cache.image or defaults.redis_image, secrets.redis_auth,
                                  statefulset_replicas=observed.redis_statefulset_replicas,
-                                 operator_namespace=defaults.operator_namespace))
+                                 operator_namespace=defaults.operator_namespace,
+                                 tls_hash=observed.redis_tls_hash))
     objs.append(workload.runtime_configmap(name, namespace, spec, desired_batch_size(spec, observed)))
     # Before the pods: none ever runs with its admin port open to the namespace.
     objs.append(workload.network_policy(name, namespace, spec, defaults.operator_namespace))

@@ -25,6 +25,9 @@ ANNOTATION_PREFIX = GROUP
 HASH_ANNOTATION = f"{ANNOTATION_PREFIX}/applied-hash"  # a child's rendered-form digest
 REDIS_CONFIG_HASH_ANNOTATION = f"{ANNOTATION_PREFIX}/redis-config-hash"  # rolls Redis pods
 REDIS_AUTH_HASH_ANNOTATION = f"{ANNOTATION_PREFIX}/redis-auth-hash"
+# spec.cache.tls's Secret, digested: a renewed certificate rolls the Redis pods (Redis reads the
+# files at start; the workload re-reads its mounted ca.crt at each new connection).
+REDIS_TLS_HASH_ANNOTATION = f"{ANNOTATION_PREFIX}/redis-tls-hash"
 KOPF_FINALIZER = f"{ANNOTATION_PREFIX}/kopf-finalizer"
 KOPF_DIFFBASE_KEY = "last-handled-configuration"  # Kopf's bookkeeping, under the prefix
 DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost"  # Kubernetes' own

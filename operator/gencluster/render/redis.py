@@ -23,6 +23,7 @@ from .names import (
     OPERATOR_POD_LABELS,
     REDIS_AUTH_HASH_ANNOTATION,
     REDIS_CONFIG_HASH_ANNOTATION,
+    REDIS_TLS_HASH_ANNOTATION,
     TLS_CA_KEY,
     TLS_CERT_KEY,
     TLS_KEY_KEY,
@@ -382,6 +383,7 @@ def _statefulset(
     image: str,
     auth: RedisAuth,
     replicas: int,
+    tls_hash: str | None = None,
 ) -> dict[str, Any]:
     c = spec.cache
     cluster = c.mode == "cluster"
@@ -484,7 +486,7 @@ def _statefulset(
                 REDIS_AUTH_HASH_ANNOTATION: _digest(
                     acl_file(name, auth), auth_conf(auth)
                 ),
-            },
+            } | ({REDIS_TLS_HASH_ANNOTATION: tls_hash} if c.tls is not None and tls_hash else {}),
         },
         "spec": pod_spec,
     }
@@ -576,11 +578,13 @@ def render_redis(
     *,
     statefulset_replicas: int | None = None,
     operator_namespace: str = "gencluster-system",
+    tls_hash: str | None = None,
 ) -> list[dict[str, Any]]:
     """Desired Redis children (no owner references), config before its users; [] when disabled.
 
     `statefulset_replicas` overrides the pod count while a cluster shrink is still draining
-    (see `gencluster.rediscluster.statefulset_replicas`).
+    (see `gencluster.rediscluster.statefulset_replicas`). `tls_hash`: the digest of
+    spec.cache.tls's Secret; a new one (a renewed certificate) rolls the pods.
     """
     c = spec.cache
     if c.mode == "disabled":
@@ -602,7 +606,7 @@ def render_redis(
             _service(redis_headless_service_name(name), namespace, labels, sel, headless=True)
         )
     objs.append(_service(redis_service_name(name), namespace, labels, sel, headless=False))
-    objs.append(_statefulset(name, namespace, spec, labels, image, acl, replicas))
+    objs.append(_statefulset(name, namespace, spec, labels, image, acl, replicas, tls_hash))
     if cluster:
         objs.append(
             {
