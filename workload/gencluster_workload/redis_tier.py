@@ -119,9 +119,9 @@ class RedisTier:
         self.client: Any
         if mode == "cluster":
             # Discover through the URL's address (the operator's Service name) every time, not
-            # through the pod IPs found last time (redis-py's default swaps its startup nodes
-            # for them): after a rolling restart every pod has a new IP, and none of the old
-            # ones answers (tests/redis/test_redis_tls_live.py rolls them all).
+            # only through the pod IPs found last time, as redis-py's docs advise for a DNS
+            # startup node: after a rolling restart every pod has a new IP, and none of the
+            # old ones answers (tests/redis/test_redis_tier_rediscovery.py).
             self.client = aioredis.RedisCluster.from_url(url, dynamic_startup_nodes=False, **kwargs)
         else:
             self.client = aioredis.Redis.from_url(url, **kwargs)
@@ -181,7 +181,7 @@ class RedisTier:
         if self.breaker.state == "open" and self.mode == "cluster" and self._ready:
             # Find the cluster again off the request path, under the connect deadline: left to
             # redis-py, the rediscovery runs inside a request's short deadline (100 ms by
-            # default), which TLS handshakes with every new node can outlast each time.
+            # default), which TLS handshakes with every new node could outlast each time.
             self._ready, self._rediscover = False, True
         if self.breaker.state == "open":
             log.warning(
