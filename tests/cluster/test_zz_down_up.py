@@ -1,7 +1,8 @@
 """cluster-down leaves nothing behind; cluster-up brings the cluster back.
 
-Disruptive: it takes the shared local cluster down (and up again). It runs last in
-tests/cluster (file order); deselect it with `-m "cluster and not disruptive"`.
+Disruptive: it takes the shared local cluster down (and up again, empty). It runs last in the
+session (tests/fixtures/cluster.py sorts disruptive tests last); deselect it with
+`-m "cluster and not disruptive"`.
 """
 from __future__ import annotations
 

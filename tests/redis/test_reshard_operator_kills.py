@@ -125,7 +125,14 @@ async def test_operator_killed_during_resharding_loses_no_key(fleet: Fleet, auth
         values = await rc.mget_nonatomic([f"{PREFIX}r{j}" for j in range(N_KEYS)])
     lost = [j for j, v in enumerate(values) if v != str(j)]
     assert not lost, f"{len(lost)} keys lost, e.g. {lost[:5]}; {log}"
-    assert (await health_of(fleet, auth, shards, 1, fleet.addresses(size))).state == "ok"
+    # Healthy at the end. Health is read again for up to 30 s: with a 2 s cluster-node-timeout, a
+    # node on a loaded machine (CI runs the whole suite on 2 cores) can miss a ping and read
+    # degraded for a moment after a check that said ok.
+    end = time.monotonic() + 30
+    while (health := await health_of(fleet, auth, shards, 1, fleet.addresses(size))).state != "ok" \
+            and time.monotonic() < end:
+        await asyncio.sleep(0.5)
+    assert health.state == "ok", (health, log)
     times.sort()
     p95 = times[max(0, round(0.95 * len(times)) - 1)]
     record("reshard_kills", KILLS)
