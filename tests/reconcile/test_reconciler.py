@@ -221,11 +221,7 @@ async def test_a_missing_tls_secret_is_degraded_by_name_until_it_appears() -> No
     assert h.condition(cond.READY)["status"] == "False"
     assert ("get", "Secret", "gc-tls") in h.kube.calls
     pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
-    h.kube.objects[("Secret", "ns", "gc-tls")] = {
-        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-        "metadata": {"name": "gc-tls", "namespace": "ns"},
-        "data": {k: base64.b64encode(v.encode()).decode()
-                 for k, v in {"tls.crt": pem, "tls.key": "KEY", "ca.crt": pem}.items()}}
+    h.kube.objects[("Secret", "ns", "gc-tls")] = tls_secret_object(pem, "KEY", pem)
     h.kube.calls.clear()
     await h.run()  # the certificate's digest goes into the Redis pod template: the pods roll
     assert h.condition(cond.DEGRADED)["status"] == "False"

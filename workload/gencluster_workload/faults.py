@@ -44,10 +44,14 @@ class FaultSwitch:
     def stuck(self) -> bool:
         return not self._running.is_set()
 
+    @property
+    def allocated_mib(self) -> int:
+        return len(self._ballast) // MIB
+
     def as_json(self) -> dict[str, Any]:
         return {"enabled": self.enabled, "slowdown": self.slowdown,
                 "errorPercent": self.error_percent, "stuck": self.stuck,
-                "allocateMiB": len(self._ballast) // MIB}
+                "allocateMiB": self.allocated_mib}
 
     def update(self, body: Any) -> dict[str, Any]:
         """Apply {slowdown?, errorPercent?, stuck?, allocateMiB?}; fields left out keep their value."""
@@ -64,11 +68,11 @@ class FaultSwitch:
             raise FaultError("errorPercent must be a number in [0, 100]")
         if not isinstance(stuck, bool):
             raise FaultError("stuck must be true or false")
-        allocate = body.get("allocateMiB", len(self._ballast) // MIB)
+        allocate = body.get("allocateMiB", self.allocated_mib)
         if isinstance(allocate, bool) or not isinstance(allocate, int) \
                 or not 0 <= allocate <= MAX_ALLOCATE_MIB:
             raise FaultError(f"allocateMiB must be an integer in [0, {MAX_ALLOCATE_MIB}]")
-        if allocate * MIB != len(self._ballast):
+        if allocate != self.allocated_mib:
             self._ballast = bytearray()  # free first, so a resize never holds both
             self._ballast = bytearray(b"\x01") * (allocate * MIB)  # written: resident, not just reserved
         self.slowdown, self.error_percent = float(slowdown), float(errors)

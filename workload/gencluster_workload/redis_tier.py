@@ -127,7 +127,6 @@ class RedisTier:
             self.client = aioredis.Redis.from_url(url, **kwargs)
         self.breaker = CircuitBreaker()
         self._ready = mode == "standalone"
-        self._rediscover = False  # cluster: drop the node map, find the nodes again
         self._connecting: asyncio.Task[bool] | None = None
         self.hits = self.misses = self.errors = self.timeouts = self.skipped = 0
         self.writes = self.write_failures = 0
@@ -138,10 +137,10 @@ class RedisTier:
         """Discover the cluster (or ping standalone) with a longer deadline; True on success."""
         try:
             if self.mode == "cluster":
-                if self._rediscover:
-                    await self.client.aclose()  # forgets the nodes: initialize() asks again
+                # Forget the node map of a cluster found before (a no-op the first time), so
+                # initialize() asks the URL's address again.
+                await self.client.aclose()
                 await asyncio.wait_for(self.client.initialize(), self.connect_timeout)
-                self._rediscover = False
             else:
                 await asyncio.wait_for(self.client.ping(), self.connect_timeout)
         except Exception as exc:
@@ -182,7 +181,7 @@ class RedisTier:
             # Find the cluster again off the request path, under the connect deadline: left to
             # redis-py, the rediscovery runs inside a request's short deadline (100 ms by
             # default), which TLS handshakes with every new node could outlast each time.
-            self._ready, self._rediscover = False, True
+            self._ready = False
         if self.breaker.state == "open":
             log.warning(
                 "redis unavailable (%s); circuit open for %.1fs",
