@@ -322,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steady", type=float, default=60.0, help="seconds of the steady window")
     p.add_argument("--timeout", type=float, default=1200.0)
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    p.add_argument("--resync-budget", type=float, default=None,
+                   help="the operator's GENCLUSTER_RESYNC_BUDGET (default: the operator's, 5; 0: none)")
     args = p.parse_args(argv)
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # our own loopback apiserver
     n, per = args.clusters, args.pods_per_cluster
@@ -331,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
                              "--clusters", str(n), "--pods-per-cluster", str(per), "--port",
                              str(port)], stdout=subprocess.PIPE, preexec_fn=_raise_nofile)
     plane = ControlPlane(work)
-    op = Operator(plane.kubeconfig, work / "operator.log", {})
-    out: dict[str, Any] = {"clusters": n, "pods": n * per, "namespaces": args.namespaces}
+    budget = {} if args.resync_budget is None else {"GENCLUSTER_RESYNC_BUDGET": str(args.resync_budget)}
+    op = Operator(plane.kubeconfig, work / "operator.log", budget)
+    out: dict[str, Any] = {"clusters": n, "pods": n * per, "namespaces": args.namespaces,
+                           "resync_budget": args.resync_budget}
     try:
         plane.start()
         assert farm.stdout is not None and farm.stdout.readline().strip() == b"ready"
@@ -387,11 +391,13 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.monotonic() - w0
             r1, c1 = plane.requests_total(), proc_cpu_s(op.pid)
             rss, hwm = rss_mib(op.pid)
+            stand_in = kubelet.requests - k0
             out[f"steady_{label}"] = {
                 "seconds": round(wall, 1), "operator_cpu_cores": round((c1 - c0) / wall, 3),
                 "operator_rss_mib": round(rss), "operator_peak_rss_mib": round(hwm),
                 "apiserver_requests_per_s": round((r1 - r0 - 1) / wall, 1),
-                "stand_in_requests": kubelet.requests - k0}
+                "operator_requests_per_s": round((r1 - r0 - 1 - stand_in) / wall, 1),
+                "stand_in_requests": stand_in}
             print(f"[scale] steady ({label}): {out[f'steady_{label}']}", file=sys.stderr)
 
         def restart(label: str, env: dict[str, str]) -> None:
@@ -433,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[scale] restart ({label}): {out[f'restart_{label}']}", file=sys.stderr)
 
         steady("idle")
-        restart("sigkill", {})
+        restart("sigkill", budget)
         # Nothing duplicated or orphaned: exactly one workload Deployment per cluster.
         deps = client.AppsV1Api(api).list_deployment_for_all_namespaces(
             label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}").items

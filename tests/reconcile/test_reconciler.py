@@ -274,3 +274,21 @@ async def test_a_renewed_tls_certificate_rolls_the_redis_pods_and_a_broken_secre
         assert redis_tls_hash(h) == second
         assert h.condition(cond.DEGRADED)["reason"] == "CacheTLSSecretInvalid"
         assert not [c for c in h.kube.writes() if c[1] == "StatefulSet"]
+
+
+async def test_paced_resync_waits_unless_a_child_changed() -> None:
+    h = Harness()
+    # a budget so small that one cluster is paced: interval 1 / 0.01 = 100 s > the 15 s period
+    h.reconciler = Reconciler(h.kube, h.reconciler.events, CacheTier(), OperatorDefaults(),
+                              resync_seconds=15, resync_budget=0.01)
+    assert h.reconciler.resync_due("ns", "gc")  # never reconciled: due
+    await h.run("create")
+    assert not h.reconciler.resync_due("ns", "gc")  # paced: its turn is 50-150 s away
+    h.reconciler.child_changed("ns", "gc")  # e.g. its pods became ready
+    assert h.reconciler.resync_due("ns", "gc")
+    h.make_ready()
+    await h.run("resync")
+    assert h.condition("Ready")["status"] == "True"
+    assert not h.reconciler.resync_due("ns", "gc")  # the change was seen; paced again
+    h.reconciler.child_changed("ns", "other")  # another cluster's child: not this one's turn
+    assert not h.reconciler.resync_due("ns", "gc")

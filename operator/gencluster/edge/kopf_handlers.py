@@ -30,6 +30,9 @@ from .settings import OperatorSettings
 WORKLOAD_LABELS: dict[str, Any] = {names.COMPONENT_LABEL: names.WORKLOAD_COMPONENT,
                                    names.INSTANCE_LABEL: kopf.PRESENT,
                                    names.MANAGED_BY_LABEL: names.MANAGED_BY}
+# Children whose state the conditions read (workload and Redis): their changes end the pacing.
+CHILD_LABELS: dict[str, Any] = {names.INSTANCE_LABEL: kopf.PRESENT,
+                                names.MANAGED_BY_LABEL: names.MANAGED_BY}
 
 
 def new_memo(settings: OperatorSettings) -> kopf.Memo:
@@ -66,7 +69,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logge
     memo.cache = CacheTier()
     memo.session = new_session()
     memo.reconciler = Reconciler(memo.kube, memo.events, memo.cache, options.defaults,
-                                 logging.getLogger("gencluster.reconcile"))
+                                 logging.getLogger("gencluster.reconcile"),
+                                 resync_seconds=options.resync_seconds,
+                                 resync_budget=options.resync_budget)
     # /metrics and the dashboard, on Kopf's own event loop (gencluster.dashboard.server).
     memo.board = Board()  # the control loops record into it, the dashboard server reads it
     memo.dashboard = DashboardServer(memo.board, REGISTRY, token=options.dashboard_token)
@@ -95,12 +100,23 @@ async def reconcile_on_change(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta,
 
 async def resync(body: kopf.Body, spec: kopf.Spec, meta: kopf.Meta, status: kopf.Status,
                  name: str, namespace: str | None, memo: Any, **_: Any) -> None:
-    """Level-triggered safety net: repairs drift (deleted or edited children) and refreshes status."""
+    """Level-triggered safety net: repairs drift (deleted or edited children) and refreshes status.
+    Paced by the operator-wide resync budget (reconcile/pacing.py)."""
+    if not memo.reconciler.resync_due(namespace or "", name):
+        return
     try:
         await memo.reconciler.reconcile(body, dict(spec), dict(meta), dict(status), name,
                                         namespace or "", trigger="resync")
     except kopf.PermanentError:
         return  # already reported in status; wait for the user to fix the spec
+
+
+async def child_changed(namespace: str | None, labels: kopf.Labels, memo: Any, **_: Any) -> None:
+    """A pod, Deployment or StatefulSet of a GenerationCluster changed: resync it at the next
+    timer firing, paced or not (the watch is the one the control loop's indexes already hold)."""
+    reconciler: Reconciler | None = getattr(memo, "reconciler", None)
+    if reconciler is not None:
+        reconciler.child_changed(namespace or "", str(labels[names.INSTANCE_LABEL]))
 
 
 async def forget(body: kopf.Body, name: str, namespace: str | None, memo: Any, **_: Any) -> None:
@@ -123,6 +139,9 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     kopf.timer(GROUP, VERSION, PLURAL, registry=registry, id="resync",
                interval=settings.resync_seconds, initial_delay=settings.resync_seconds)(resync)
     kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="forget", optional=True)(forget)
+    for kind in ("pods", "deployments", "statefulsets"):
+        kopf.on.event(kind, labels=CHILD_LABELS, registry=registry,
+                      id=f"{kind}_changed")(child_changed)
     kopf.index("pods", labels=WORKLOAD_LABELS, registry=registry,
                id="gencluster_workload_pods")(control_loop.gencluster_workload_pods)
     kopf.index("deployments", labels=WORKLOAD_LABELS, registry=registry,

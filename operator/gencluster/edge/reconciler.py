@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..api import conditions as cond
 from ..api.spec import parse_spec
 from ..control.events import EventIntent
 from ..kube.client import KubeApi
-from ..reconcile import plan, transitions
+from ..reconcile import pacing, plan, transitions
 from ..reconcile.assess import Refusal, assess, invalid_spec, refusal
 from ..render import names
 from ..render.children import OperatorDefaults, desired_replicas, render_children
@@ -44,10 +45,15 @@ class Reconciler:
 
     def __init__(self, kube: KubeApi, events: EventRecorder, cache: CacheTier,
                  defaults: OperatorDefaults,
-                 logger: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
+                 logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+                 resync_seconds: float = 15.0, resync_budget: float = 0.0) -> None:
         self.kube, self.events, self.cache, self.defaults = kube, events, cache, defaults
         self.log = logger or logging.getLogger(__name__)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.resync_seconds, self.resync_budget = resync_seconds, resync_budget
+        # when each one's last reconcile ended, and the jitter its next paced wait uses
+        self._last: dict[tuple[str, str], tuple[float, float]] = {}
+        self._changed: set[tuple[str, str]] = set()  # a child moved since the last reconcile
 
     @property
     def managed(self) -> int:
@@ -56,6 +62,8 @@ class Reconciler:
     async def forget(self, body: Any, namespace: str, name: str) -> None:
         """Deleted: its children go with it (garbage collection); drop what is held in memory."""
         self._locks.pop((namespace, name), None)
+        self._last.pop((namespace, name), None)
+        self._changed.discard((namespace, name))
         self.events.forget(body)
         await self.cache.forget(namespace, name)
 
@@ -64,6 +72,7 @@ class Reconciler:
                         trigger: str) -> None:
         lock = self._locks.setdefault((namespace, name), asyncio.Lock())
         async with lock:
+            self._changed.discard((namespace, name))  # what changes from here on is seen next time
             started = time.monotonic()
             result = "ok"
             try:
@@ -80,6 +89,19 @@ class Reconciler:
             finally:
                 RECONCILES.labels(trigger, result).inc()
                 RECONCILE_SECONDS.observe(time.monotonic() - started)
+                self._last[(namespace, name)] = (time.monotonic(), random.random())
+
+    def child_changed(self, namespace: str, name: str) -> None:
+        """A child's state moved (pods became ready, a rollout, a crash): the next resync of its
+        GenerationCluster is due whatever the budget, so conditions follow within one period."""
+        self._changed.add((namespace, name))
+
+    def resync_due(self, namespace: str, name: str) -> bool:
+        """Whether the periodic resync should reconcile this one now: a child changed, or its
+        paced turn came (reconcile/pacing.py)."""
+        last, jitter = self._last.get((namespace, name), (None, 0.0))
+        return pacing.resync_due(last, time.monotonic(), self.resync_seconds, self.managed,
+                                 self.resync_budget, jitter, (namespace, name) in self._changed)
 
     async def _list_children(self, name: str, namespace: str) -> dict[plan.ChildKey, dict[str, Any]]:
         selector = names.children_selector(name)

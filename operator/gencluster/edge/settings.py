@@ -34,6 +34,13 @@ def _seconds(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 10000:  # also refuses nan
+        raise ValueError(f"must be 0..10000 per second, got {text}")
+    return value
+
+
 def _text(text: str) -> str:
     return text.strip()
 
@@ -54,6 +61,9 @@ OPTIONS: tuple[Option, ...] = (
            "port of /metrics and the dashboard"),
     Option("resync_seconds", "GENCLUSTER_RESYNC_SECONDS", "--resync-seconds", _seconds, 15,
            "period of the level-triggered resync of every GenerationCluster"),
+    Option("resync_budget", "GENCLUSTER_RESYNC_BUDGET", "--resync-budget", _rate, 5.0,
+           "resync reconciles per second across all GenerationClusters; beyond period x budget "
+           "clusters, each is resynced less often (0: no limit)"),
     Option("dashboard_token", "GENCLUSTER_DASHBOARD_TOKEN", None, _text, None,
            "bearer token the dashboard requires from non-loopback peers", secret=True),
     Option("redis_image", "GENCLUSTER_REDIS_IMAGE", "--redis-image", _text,
@@ -71,6 +81,7 @@ class OperatorSettings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     metrics_port: int = 8080
     resync_seconds: int = 15
+    resync_budget: float = 5.0
     dashboard_token: str | None = field(default=None, repr=False)
     liveness_url: str = "http://0.0.0.0:8081/healthz"
     verbose: bool = False
