@@ -32,3 +32,14 @@ def test_importing_the_edge_registers_nothing_globally() -> None:
     ids = _ids(kopf.get_default_registry())
     ids["_activities"] = [i for i in ids["_activities"] if not i.startswith("login_")]  # Kopf's own
     assert not any(ids.values()), ids
+
+
+def test_child_change_handlers_exist_only_with_a_resync_budget() -> None:
+    """Off (the default), the resync is exactly the unpaced one; on, the pods', Deployments' and
+    StatefulSets' events mark their cluster so a paced resync never holds back a change."""
+    def watching(registry: kopf.OperatorRegistry) -> list[str]:
+        return sorted(str(h.id) for h in registry._watching.get_all_handlers())
+
+    assert watching(kopf_handlers.build_registry(load([], {}))) == []
+    assert watching(kopf_handlers.build_registry(load(["--resync-budget", "5"], {}))) == [
+        "deployments_changed", "pods_changed", "statefulsets_changed"]

@@ -139,9 +139,10 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     kopf.timer(GROUP, VERSION, PLURAL, registry=registry, id="resync",
                interval=settings.resync_seconds, initial_delay=settings.resync_seconds)(resync)
     kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="forget", optional=True)(forget)
-    for kind in ("pods", "deployments", "statefulsets"):
-        kopf.on.event(kind, labels=CHILD_LABELS, registry=registry,
-                      id=f"{kind}_changed")(child_changed)
+    if settings.resync_budget > 0:  # only a paced resync needs to know which clusters changed
+        for kind in ("pods", "deployments", "statefulsets"):
+            kopf.on.event(kind, labels=CHILD_LABELS, registry=registry,
+                          id=f"{kind}_changed")(child_changed)
     kopf.index("pods", labels=WORKLOAD_LABELS, registry=registry,
                id="gencluster_workload_pods")(control_loop.gencluster_workload_pods)
     kopf.index("deployments", labels=WORKLOAD_LABELS, registry=registry,
