@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=1200.0)
     p.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     p.add_argument("--resync-budget", type=float, default=None,
-                   help="the operator's GENCLUSTER_RESYNC_BUDGET (default: the operator's, 0: none)")
+                   help="the operator's GENCLUSTER_RESYNC_BUDGET (default: the operator's, 5; 0: none)")
     args = p.parse_args(argv)
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # our own loopback apiserver
     n, per = args.clusters, args.pods_per_cluster

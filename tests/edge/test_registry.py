@@ -35,11 +35,12 @@ def test_importing_the_edge_registers_nothing_globally() -> None:
 
 
 def test_child_change_handlers_exist_only_with_a_resync_budget() -> None:
-    """Off (the default), the resync is exactly the unpaced one; on, the pods', Deployments' and
-    StatefulSets' events mark their cluster so a paced resync never holds back a change."""
+    """On (the default, 5), the pods', Deployments' and StatefulSets' events mark their cluster so
+    a paced resync never holds back a change; off (0), the resync is the unpaced one, and nothing
+    watches the children for it."""
     def watching(registry: kopf.OperatorRegistry) -> list[str]:
         return sorted(str(h.id) for h in registry._watching.get_all_handlers())
 
-    assert watching(kopf_handlers.build_registry(load([], {}))) == []
-    assert watching(kopf_handlers.build_registry(load(["--resync-budget", "5"], {}))) == [
+    assert watching(kopf_handlers.build_registry(load(["--resync-budget", "0"], {}))) == []
+    assert watching(kopf_handlers.build_registry(load([], {}))) == [
         "deployments_changed", "pods_changed", "statefulsets_changed"]

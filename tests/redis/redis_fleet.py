@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
@@ -28,9 +29,12 @@ from gencluster.rediscluster import Connector, ReconcileResult, converge
 from gencluster.render.redis import (
     ACL_FILE_KEY,
     AUTH_CONF_KEY,
+    AUTH_DIR,
+    TLS_DIR,
     RedisAuth,
     redis_auth_secret,
     redis_conf,
+    render_redis,
 )
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -103,6 +107,14 @@ def write_auth_dir(path: Path, auth: RedisAuth, name: str = NAME) -> Path:
     return path
 
 
+def rendered_container(spec: GenerationClusterSpec, auth: RedisAuth) -> dict[str, Any]:
+    """The Redis container of the StatefulSet the operator renders for `spec`."""
+    objs = render_redis(NAME, "ns", spec, {}, "redis:7.2", auth)
+    sts = next(o for o in objs if o["kind"] == "StatefulSet")
+    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    return dict(container)
+
+
 class RedisNode:
     """One redis-server process standing in for one StatefulSet pod."""
 
@@ -133,6 +145,7 @@ class RedisNode:
         )
         self.tls = tls
         self.auth = auth
+        self.auth_dir = auth_dir
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -164,6 +177,16 @@ class RedisNode:
             except subprocess.TimeoutExpired:
                 break
         self.wait_ready()
+
+    def run_rendered(self, command: list[str]) -> int:
+        """Run one of the pod's rendered exec commands (a probe or a hook) against this node, as
+        the pod would (port, auth directory and CA path moved to this machine's); its exit code."""
+        shell, flag, script = command
+        script = script.replace("-p 6379", f"-p {self.port}").replace(AUTH_DIR, str(self.auth_dir))
+        if self.tls:
+            script = script.replace(f"{TLS_DIR}/ca.crt", str(self.tls.ca))
+        env = {"PATH": os.environ["PATH"], "REDISCLI_AUTH": self.auth.health_password}
+        return subprocess.run([shell, flag, script], env=env, timeout=30).returncode
 
     def tls_kwargs(self) -> dict[str, Any]:
         """redis-py's TLS options as the operator uses them (chain verified, host name not)."""

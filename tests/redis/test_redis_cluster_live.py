@@ -7,10 +7,10 @@ the workload ACL user, plays the workload.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 import pytest
 from redis.asyncio import RedisCluster
 from redis.crc import key_slot
-from redis.exceptions import RedisError
-from redis_fleet import Fleet, k8s_nodes, settle_with
+from redis.exceptions import RedisClusterException, RedisError
+from redis_fleet import Fleet, k8s_nodes, rendered_container, settle_with
 
 from gencluster.rediscluster import (
     AdminConnector,
@@ -29,10 +29,11 @@ from gencluster.rediscluster import (
     cluster_events,
     cluster_health,
     observe_cluster,
+    reconcile_cluster,
     statefulset_replicas,
 )
 from gencluster.rediscluster.model import SLOTS, from_ranges
-from gencluster.render.redis import RedisAuth, redis_key_prefix, render_redis
+from gencluster.render.redis import RedisAuth, redis_key_prefix
 
 PREFIX = redis_key_prefix("demo")
 async def settle(
@@ -84,14 +85,8 @@ async def workload_client(fleet: Fleet, auth: RedisAuth) -> AsyncIterator[RedisC
 
 def probe(fleet: Fleet, auth: RedisAuth, pod: str, which: str) -> int:
     """Run the rendered readiness/liveness exec probe against one node; its exit code."""
-    objs = render_redis("demo", "ns", fleet.spec, {}, "redis:7.2", auth)
-    sts = next(o for o in objs if o["kind"] == "StatefulSet")
-    (c,) = sts["spec"]["template"]["spec"]["containers"]
-    cmd = c[which]["exec"]["command"]
-    node = fleet.node(pod)
-    script = cmd[2].replace("-p 6379", f"-p {node.port}")
-    env = {"PATH": os.environ["PATH"], "REDISCLI_AUTH": auth.health_password}
-    return subprocess.run([cmd[0], cmd[1], script], env=env, timeout=10).returncode
+    return fleet.node(pod).run_rendered(
+        rendered_container(fleet.spec, auth)[which]["exec"]["command"])
 
 
 def record(name: str, value: object) -> None:
@@ -158,7 +153,7 @@ class Hammer:
                 await asyncio.wait_for(rc.set(key, "x", ex=60), 2.0)
                 await asyncio.wait_for(rc.get(key), 2.0)
                 self.ok_times.append(time.monotonic())
-            except (RedisError, OSError, TimeoutError):
+            except (RedisError, RedisClusterException, OSError, TimeoutError):
                 self.failures.append(time.monotonic())
                 await asyncio.sleep(0.01)
 
@@ -312,3 +307,74 @@ async def test_grow_three_to_four_then_shrink_back_keeps_data(
         assert await rc.mget_nonatomic([f"{PREFIX}g{j}" for j in range(n_keys)]) == [
             str(j) for j in range(n_keys)
         ]
+
+
+async def roll(fleet: Fleet, auth: RedisAuth, *, handover: bool = True) -> list[float]:
+    """Every pod replaced as a StatefulSet RollingUpdate does it (highest ordinal first; the
+    next only once the new pod passes the rendered readiness probe), a new IP and an empty
+    emptyDir each, with the operator's reconcile running every second meanwhile. `handover`
+    runs the rendered preStop hook before each stop. Returns each pod's stop time."""
+    pre_stop = rendered_container(fleet.spec, auth)["lifecycle"]["preStop"]["exec"]["command"]
+    connect = AdminConnector(auth)
+    done = False
+
+    async def operator() -> None:
+        while not done:
+            with contextlib.suppress(RedisError, OSError):
+                await reconcile_cluster(fleet.addresses(), connect, 3, 1, k8s_nodes=k8s_nodes(fleet))
+            await asyncio.sleep(1.0)
+
+    task = asyncio.create_task(operator())
+    stops = []
+    try:
+        for node in reversed(fleet.nodes):
+            if handover:
+                assert await asyncio.to_thread(node.run_rendered, pre_stop) == 0
+            stops.append(node.kill())
+            node.start(new_port=True, wipe=True)
+            end = time.monotonic() + 60
+            while await asyncio.to_thread(probe, fleet, auth, node.pod, "readinessProbe") != 0:
+                assert time.monotonic() < end, f"{node.pod} never turned Ready"
+                await asyncio.sleep(1.0)  # the probe's period is 5 s; 1 s is harsher
+    finally:
+        done = True
+        await task
+        await connect.aclose()
+    return stops
+
+
+async def test_rolling_restart_hands_every_master_over_and_keeps_every_key(
+    fleet: Fleet, auth: RedisAuth
+) -> None:
+    """A certificate renewal or an image change rolls all six pods. Each master's preStop hands
+    its slots to its replica first, so no stop waits for the node timeout and the roll never
+    takes a second master while the first one's failover is pending (which, with three masters,
+    leaves a minority that can promote nobody: the cluster stays down)."""
+    fleet.add(6)
+    before = (await settle(fleet, auth, 3, 1)).health
+    kept = keys_in(set(range(SLOTS)), 300)
+    hammer = Hammer(keys_in(set(range(SLOTS)), 400)[300:])
+    async with workload_client(fleet, auth) as rc:
+        for k in kept:
+            await rc.set(k, "kept", ex=600)
+        for s in before.shards:
+            with fleet.node(s.master_pod).admin() as c:
+                assert c.execute_command("WAIT", 1, 2000) == 1
+        task = asyncio.create_task(hammer.run(rc))
+        t0 = time.monotonic()
+        await roll(fleet, auth)
+        rolled = time.monotonic() - t0
+        after = (await settle(fleet, auth, 3, 1)).health
+        hammer.stop = True
+        await task
+        assert await rc.mget_nonatomic(kept) == ["kept"] * len(kept)
+    window = hammer.window_ms(t0)
+    record("rolling_restart_6_pods_s", round(rolled, 1))
+    record("rolling_restart_longest_gap_ms", window)
+    record("rolling_restart_failed_requests", len(hammer.failures))
+    assert (after.cluster_state, after.slots_covered, after.masters_ready, after.replicas_ready) \
+        == ("ok", SLOTS, 3, 3)
+    assert after.failing == ()
+    assert {s.master_id for s in after.shards}.isdisjoint({s.master_id for s in before.shards})
+    assert window < fleet.node_timeout_ms, window  # no stop waited for a failure detection
+    assert hammer.failures == []

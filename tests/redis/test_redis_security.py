@@ -108,6 +108,10 @@ def test_health_user_can_only_ping(standalone: RedisNode, auth: RedisAuth) -> No
         assert c.ping()
         refused(c.get, f"{PREFIX}x", match="NOPERM")
         refused(c.set, f"{PREFIX}x", "v", match="NOPERM")
+        # The readiness probe reads CLUSTER NODES (past the ACL, refused by a standalone node)
+        refused(c.execute_command, "CLUSTER", "NODES", match="cluster support disabled")
+        refused(c.execute_command, "CLUSTER", "RESET", match="NOPERM")
+        refused(c.execute_command, "CLUSTER", "FAILOVER", match="NOPERM")
 
 
 def test_admin_user_cannot_wipe_data(standalone: RedisNode, auth: RedisAuth) -> None:
@@ -122,6 +126,10 @@ def test_replication_user_can_only_replicate(standalone: RedisNode, auth: RedisA
     with client(standalone, auth.replication_username, auth.replication_password) as c:
         assert c.ping()
         refused(c.get, f"{PREFIX}x", match="NOPERM")
+        # CLUSTER FAILOVER (a stopping master's preStop hands over) passes the ACL; no other
+        refused(c.execute_command, "CLUSTER", "FAILOVER", match="cluster support disabled")
+        refused(c.execute_command, "CLUSTER", "NODES", match="NOPERM")
+        refused(c.execute_command, "CLUSTER", "RESET", match="NOPERM")
 
 
 def test_rendered_config_is_in_effect(standalone: RedisNode, auth: RedisAuth) -> None:

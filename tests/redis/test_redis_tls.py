@@ -9,8 +9,6 @@ RedisCluster) and the operator's AdminConnector driving the planner and executor
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from redis_fleet import (
     TLSFiles,
     make_certs,
     make_spec,
+    rendered_container,
     settle_with,
     write_auth_dir,
 )
@@ -91,6 +90,10 @@ def test_statefulset_mounts_the_secret_read_only_and_probes_use_tls(
         calls = script.split(" && ")
         assert all(f"redis-cli --no-auth-warning --tls --cacert {TLS_DIR}/ca.crt " in x
                    for x in calls), script
+    if mode == "cluster":  # the preStop handover: to itself and to the replica, both over TLS
+        script = c["lifecycle"]["preStop"]["exec"]["command"][2]
+        assert script.count("redis-cli ") == script.count(
+            f"redis-cli --no-auth-warning --tls --cacert {TLS_DIR}/ca.crt ") == 3, script
     # Without TLS nothing of it is rendered.
     plain = json.dumps(_sts(make_spec(mode), auth))
     assert "--tls" not in plain and TLS_DIR not in plain and TLS_SECRET not in plain
@@ -183,13 +186,7 @@ def _plain_client(node: RedisNode, auth: RedisAuth, **tls: Any) -> redis.Redis:
 
 def run_probe(node: RedisNode, spec: Any, auth: RedisAuth, which: str) -> int:
     """The rendered exec probe against one node (port and CA path as on this machine)."""
-    (c,) = _sts(spec, auth)["spec"]["template"]["spec"]["containers"]
-    cmd = c[which]["exec"]["command"]
-    assert node.tls is not None
-    script = cmd[2].replace("-p 6379", f"-p {node.port}").replace(
-        f"{TLS_DIR}/ca.crt", str(node.tls.ca))
-    env = {"PATH": os.environ["PATH"], "REDISCLI_AUTH": auth.health_password}
-    return subprocess.run([cmd[0], cmd[1], script], env=env, timeout=10).returncode
+    return node.run_rendered(rendered_container(spec, auth)[which]["exec"]["command"])
 
 
 async def test_the_workload_tier_reads_and_writes_over_tls(
@@ -227,10 +224,7 @@ async def test_a_plaintext_client_is_refused(tls_standalone: RedisNode, auth: Re
         await tier.close()
     # The rendered plaintext probe fails against a TLS node too.
     (c,) = _sts(make_spec("standalone"), auth)["spec"]["template"]["spec"]["containers"]
-    script = c["readinessProbe"]["exec"]["command"][2].replace(
-        "-p 6379", f"-p {tls_standalone.port}")
-    env = {"PATH": os.environ["PATH"], "REDISCLI_AUTH": auth.health_password}
-    assert subprocess.run(["sh", "-c", script], env=env, timeout=10).returncode != 0
+    assert tls_standalone.run_rendered(c["readinessProbe"]["exec"]["command"]) != 0
 
 
 async def test_a_client_with_another_ca_fails_verification(
@@ -272,6 +266,17 @@ async def test_a_redis_cluster_bootstraps_and_reshards_over_tls(
                 assert c.info("replication")["master_link_status"] == "up"
         for n in tls_fleet.nodes:  # the rendered probes pass on every node
             assert run_probe(n, tls_fleet.spec, auth, "readinessProbe") == 0, n.pod
+        # The preStop hook hands a master's slots to its replica over TLS (CLUSTER FAILOVER as
+        # the replication user), then the old master is a replica.
+        shard = h.shards[0]
+        pre_stop = rendered_container(tls_fleet.spec, auth)["lifecycle"]["preStop"]
+        assert tls_fleet.node(shard.master_pod).run_rendered(pre_stop["exec"]["command"]) == 0
+        with tls_fleet.node(shard.master_pod).admin() as c:
+            assert c.info("replication")["role"] == "slave"
+        with tls_fleet.node(shard.replica_pods[0]).admin() as c:
+            assert c.info("replication")["role"] == "master"
+        h = (await settle_with(tls_fleet, connect, 3, 1, deadline_s=60.0)).health
+        assert (h.slots_covered, h.masters_ready, h.replicas_ready) == (SLOTS, 3, 3)
         # The workload: RedisCluster over TLS, discovering the nodes from one address.
         tier = _tier("cluster", tls_fleet.nodes[0], auth, certs.ca, "rediss")
         try:

@@ -6,8 +6,9 @@ them). Checked on the wire from the host: each Redis pod refuses plaintext and p
 Secret's certificate over TLS; the workload pods store and find meshes through it (a miss on one
 pod, a Redis hit on the other). Then the Secret is renewed (a new key and certificate under the
 same CA): the operator rolls the Redis pods (pod-template digest), every pod comes back
-presenting the new certificate, the cluster is whole again, and a client hammering the workload
-Service throughout sees no failed request (cache errors are misses).
+presenting the new certificate, the cluster is whole again, each master's preStop hook handed
+over without an error, and a client hammering the workload Service throughout sees no failed
+request (cache errors are misses).
 """
 
 from __future__ import annotations
@@ -134,6 +135,13 @@ def test_redis_cluster_over_tls_serves_hits_and_rolls_a_renewed_certificate_with
           f"failed {len(hammer.failures)}")
     assert hammer.failures == [], hammer.failures
     assert hammer.done > 0
+    # Each master's preStop hook (the handover to its replica, over TLS) ran without an error.
+    events = get_json(cluster, "events", "-n", namespace)["items"]
+    assert [e["message"] for e in events if e.get("reason") == "FailedPreStopHook"] == []
+    # The last master to stop (rc-redis-0's node, or whichever master it was then) handed over:
+    # its replica, now running, logged the manual failover it was asked for.
+    logs = [cluster.kubectl("logs", f"{NAME}-redis-{i}", "-n", namespace).stdout for i in range(6)]
+    assert any("Manual failover user request accepted" in log for log in logs)
 
     # The workload's Redis Cluster clients find the cluster again (every pod has a new IP; a
     # client notices on its next calls) and store and find meshes through it: a new image on

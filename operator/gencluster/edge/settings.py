@@ -61,7 +61,7 @@ OPTIONS: tuple[Option, ...] = (
            "port of /metrics and the dashboard"),
     Option("resync_seconds", "GENCLUSTER_RESYNC_SECONDS", "--resync-seconds", _seconds, 15,
            "period of the level-triggered resync of every GenerationCluster"),
-    Option("resync_budget", "GENCLUSTER_RESYNC_BUDGET", "--resync-budget", _rate, 0.0,
+    Option("resync_budget", "GENCLUSTER_RESYNC_BUDGET", "--resync-budget", _rate, 5.0,
            "resync reconciles per second across all GenerationClusters; beyond period x budget "
            "clusters, each is resynced less often (0: no limit)"),
     Option("dashboard_token", "GENCLUSTER_DASHBOARD_TOKEN", None, _text, None,
@@ -81,7 +81,7 @@ class OperatorSettings:
     namespaces: tuple[str, ...] = ()  # empty: every namespace
     metrics_port: int = 8080
     resync_seconds: int = 15
-    resync_budget: float = 0.0  # off by default until a full CI run passes with it (docs/reliability.md)
+    resync_budget: float = 5.0
     dashboard_token: str | None = field(default=None, repr=False)
     liveness_url: str = "http://0.0.0.0:8081/healthz"
     verbose: bool = False

@@ -103,8 +103,9 @@ ADMIN_COMMANDS = (
     "command",
     "wait",
 )
-HEALTH_COMMANDS = ("ping", "info", "cluster|info")
-REPLICATION_COMMANDS = ("ping", "psync", "sync", "replconf")
+HEALTH_COMMANDS = ("ping", "info", "cluster|info", "cluster|nodes")
+# cluster|failover: a master's pod, stopping, asks its replica to take over (_handover_command).
+REPLICATION_COMMANDS = ("ping", "psync", "sync", "replconf", "cluster|failover")
 
 
 @dataclass(frozen=True)
@@ -285,14 +286,16 @@ def _meta(name: str, namespace: str, labels: Mapping[str, str]) -> dict[str, Any
     return {"name": name, "namespace": namespace, "labels": dict(labels)}
 
 
-def _cli(auth: RedisAuth, command: str, expect: str, tls: bool = False) -> str:
-    # REDISCLI_AUTH (env, from the Secret) keeps the password off the command line. redis-cli
-    # exits 0 on error replies (NOAUTH, LOADING), hence the grep on the reply.
+def _redis_cli(user: str, tls: bool, host: str = "127.0.0.1", port: str = str(REDIS_PORT)) -> str:
+    """redis-cli as the pod's hooks run it; the password comes from REDISCLI_AUTH (env, from the
+    Secret), which keeps it off the command line."""
     tls_flags = f"--tls --cacert {TLS_DIR}/{TLS_CA_KEY} " if tls else ""
-    return (
-        f"redis-cli --no-auth-warning {tls_flags}--user {auth.health_username} -h 127.0.0.1 "
-        f"-p {REDIS_PORT} {command} | grep -Eq '{expect}'"
-    )
+    return f"redis-cli --no-auth-warning {tls_flags}--user {user} -h {host} -p {port}"
+
+
+def _cli(auth: RedisAuth, command: str, expect: str, tls: bool = False) -> str:
+    # redis-cli exits 0 on error replies (NOAUTH, LOADING), hence the grep on the reply.
+    return f"{_redis_cli(auth.health_username, tls)} {command} | grep -Eq '{expect}'"
 
 
 def _probe_command(auth: RedisAuth, command: str, expect: str, tls: bool = False) -> list[str]:
@@ -300,14 +303,49 @@ def _probe_command(auth: RedisAuth, command: str, expect: str, tls: bool = False
 
 
 def _cluster_ready_command(auth: RedisAuth, tls: bool = False) -> list[str]:
-    """Ready = joined (cluster_state ok) and, for a replica, synced with its master, so a
-    rollout never deletes a master while its replacement replica is still empty."""
+    """Ready = joined (cluster_state ok) and either a master serving slots or a replica synced
+    with its master, so a rollout never moves on while its replacement is still empty. (A new
+    node reads cluster_state ok as soon as it is met, as a master without slots: with
+    cluster-require-full-coverage no, that state says nothing about slots.)"""
     return [
         "sh",
         "-c",
         f"{_cli(auth, 'cluster info', '^cluster_state:ok', tls)} && "
-        f"{_cli(auth, 'info replication', '^(role:master|master_link_status:up)', tls)}",
+        f"{{ {_cli(auth, 'info replication', '^master_link_status:up', tls)} || "
+        f"{_cli(auth, 'cluster nodes', 'myself,master - [0-9]+ [0-9]+ [0-9]+ connected [0-9]', tls)}; }}",
     ]
+
+
+HANDOVER_WAIT_S = 10  # a manual failover gives up after 5 s (CLUSTER_MF_TIMEOUT); margin
+
+
+def _handover_command(auth: RedisAuth, tls: bool = False) -> list[str]:
+    """preStop of a Redis Cluster pod: a master hands its slots to an online replica (CLUSTER
+    FAILOVER, sent to the replica as the replication user) and waits until it is a replica
+    itself. Without it a roll deletes masters and leaves the failover to the node timeout; a
+    roll that moves on before that failover (a fresh pod is Ready within seconds) takes a second
+    master away and leaves a minority that can elect nobody. Best effort: a replica, or a
+    master with no online replica, stops at once."""
+    me = _redis_cli(auth.health_username, tls)
+    replica = _redis_cli('"$user"', tls, host='"$1"', port='"$2"')
+    conf = f"{AUTH_DIR}/{AUTH_CONF_KEY}"
+    script = (
+        f"info=$({me} info replication) || exit 0; "
+        "echo \"$info\" | grep -q '^role:master' || exit 0; "
+        # INFO replication lists replicas as slave<n>:ip=<ip>,port=<port>,state=online,...
+        "to=$(echo \"$info\" | sed -n "
+        "'s/^slave[0-9]*:ip=\\([^,]*\\),port=\\([0-9]*\\),state=online.*/\\1 \\2/p' | head -n 1); "
+        "[ -n \"$to\" ] || exit 0; "
+        "set -- $to; "
+        f"user=$(sed -n 's/^masteruser //p' {conf}); "
+        f"REDISCLI_AUTH=$(sed -n 's/^masterauth //p' {conf}) "
+        f"{replica} "
+        "cluster failover | grep -q '^OK' || exit 0; "
+        f"i=0; while [ $i -lt {HANDOVER_WAIT_S * 4} ]; do "
+        f"{me} info replication | grep -q '^role:slave' && exit 0; "
+        "sleep 0.25; i=$((i+1)); done"
+    )
+    return ["sh", "-c", script]
 
 
 def _container(
@@ -351,6 +389,8 @@ def _container(
         "args": args,
         "env": env,
         "ports": ports,
+        **({"lifecycle": {"preStop": {"exec": {"command": _handover_command(auth, tls)}}}}
+           if cluster else {}),
         "readinessProbe": {
             "exec": {"command": ready},
             "initialDelaySeconds": 2,
