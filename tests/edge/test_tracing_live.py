@@ -97,6 +97,15 @@ def test_one_request_one_trace_and_status_cost(cluster, namespace: str,  # type:
         return obj if c and c["status"] == "True" else None
 
     wait_for("traced Ready=True", ready, timeout=300)
+
+    def reporting() -> Any:
+        obj = get_json(cluster, "gencl", "traced", "-n", namespace)
+        return (((obj or {}).get("status") or {}).get("metrics") or {}).get("podsReporting", 0) >= 1
+
+    # The cost ledger counts a pod's work as deltas between its scrapes (its first scrape is a
+    # baseline), and Ready comes from the reconcile, not the loop: send the request only once
+    # the loop has scraped the pod, or it may go uncounted.
+    wait_for("the control loop scraping the workload pod", reporting, timeout=120)
     env = {e["name"]: e.get("value") for e in get_json(
         cluster, "deployment", "traced-workload", "-n", namespace)
         ["spec"]["template"]["spec"]["containers"][0]["env"]}
