@@ -107,11 +107,15 @@ def write_auth_dir(path: Path, auth: RedisAuth, name: str = NAME) -> Path:
     return path
 
 
-def rendered_container(spec: GenerationClusterSpec, auth: RedisAuth) -> dict[str, Any]:
-    """The Redis container of the StatefulSet the operator renders for `spec`."""
+def rendered_statefulset(spec: GenerationClusterSpec, auth: RedisAuth) -> dict[str, Any]:
+    """The Redis StatefulSet the operator renders for `spec`."""
     objs = render_redis(NAME, "ns", spec, {}, "redis:7.2", auth)
-    sts = next(o for o in objs if o["kind"] == "StatefulSet")
-    (container,) = sts["spec"]["template"]["spec"]["containers"]
+    return next(o for o in objs if o["kind"] == "StatefulSet")
+
+
+def rendered_container(spec: GenerationClusterSpec, auth: RedisAuth) -> dict[str, Any]:
+    """The Redis container of that StatefulSet."""
+    (container,) = rendered_statefulset(spec, auth)["spec"]["template"]["spec"]["containers"]
     return dict(container)
 
 

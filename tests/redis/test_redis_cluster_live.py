@@ -309,12 +309,14 @@ async def test_grow_three_to_four_then_shrink_back_keeps_data(
         ]
 
 
-async def roll(fleet: Fleet, auth: RedisAuth, *, handover: bool = True) -> list[float]:
+async def roll(fleet: Fleet, auth: RedisAuth, *, handover: bool = True) -> None:
     """Every pod replaced as a StatefulSet RollingUpdate does it (highest ordinal first; the
     next only once the new pod passes the rendered readiness probe), a new IP and an empty
     emptyDir each, with the operator's reconcile running every second meanwhile. `handover`
-    runs the rendered preStop hook before each stop. Returns each pod's stop time."""
-    pre_stop = rendered_container(fleet.spec, auth)["lifecycle"]["preStop"]["exec"]["command"]
+    runs the rendered preStop hook before each stop (docs/cache.md's "before" rows skip it)."""
+    container = rendered_container(fleet.spec, auth)
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    ready = container["readinessProbe"]["exec"]["command"]
     connect = AdminConnector(auth)
     done = False
 
@@ -325,22 +327,20 @@ async def roll(fleet: Fleet, auth: RedisAuth, *, handover: bool = True) -> list[
             await asyncio.sleep(1.0)
 
     task = asyncio.create_task(operator())
-    stops = []
     try:
         for node in reversed(fleet.nodes):
             if handover:
                 assert await asyncio.to_thread(node.run_rendered, pre_stop) == 0
-            stops.append(node.kill())
+            node.kill()
             node.start(new_port=True, wipe=True)
             end = time.monotonic() + 60
-            while await asyncio.to_thread(probe, fleet, auth, node.pod, "readinessProbe") != 0:
+            while await asyncio.to_thread(node.run_rendered, ready) != 0:
                 assert time.monotonic() < end, f"{node.pod} never turned Ready"
                 await asyncio.sleep(1.0)  # the probe's period is 5 s; 1 s is harsher
     finally:
         done = True
         await task
         await connect.aclose()
-    return stops
 
 
 async def test_rolling_restart_hands_every_master_over_and_keeps_every_key(

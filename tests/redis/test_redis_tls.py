@@ -27,6 +27,7 @@ from redis_fleet import (
     make_certs,
     make_spec,
     rendered_container,
+    rendered_statefulset,
     settle_with,
     write_auth_dir,
 )
@@ -40,7 +41,6 @@ from gencluster.render.redis import (
     RedisAuth,
     redis_conf,
     redis_key_prefix,
-    render_redis,
     workload_redis_env,
 )
 from gencluster_workload.redis_tier import RedisTier
@@ -49,11 +49,6 @@ PREFIX = redis_key_prefix("demo")
 
 
 # --- the rendered objects (pure) ---------------------------------------------------------------
-
-
-def _sts(spec: Any, auth: RedisAuth) -> dict[str, Any]:
-    objs = render_redis("demo", "ns", spec, {}, "redis:7.2", auth)
-    return next(o for o in objs if o["kind"] == "StatefulSet")
 
 
 @pytest.mark.parametrize("mode", ["standalone", "cluster"])
@@ -76,7 +71,7 @@ def test_tls_config_serves_tls_only_with_the_secrets_files(mode: str) -> None:
 def test_statefulset_mounts_the_secret_read_only_and_probes_use_tls(
     mode: str, auth: RedisAuth
 ) -> None:
-    sts = _sts(make_spec(mode, tls=True), auth)
+    sts = rendered_statefulset(make_spec(mode, tls=True), auth)
     pod = sts["spec"]["template"]["spec"]
     (vol,) = [v for v in pod["volumes"] if v["name"] == "tls"]
     assert vol["secret"]["secretName"] == TLS_SECRET
@@ -95,14 +90,14 @@ def test_statefulset_mounts_the_secret_read_only_and_probes_use_tls(
         assert script.count("redis-cli ") == script.count(
             f"redis-cli --no-auth-warning --tls --cacert {TLS_DIR}/ca.crt ") == 3, script
     # Without TLS nothing of it is rendered.
-    plain = json.dumps(_sts(make_spec(mode), auth))
+    plain = json.dumps(rendered_statefulset(make_spec(mode), auth))
     assert "--tls" not in plain and TLS_DIR not in plain and TLS_SECRET not in plain
 
 
 @pytest.mark.parametrize("mode", ["standalone", "cluster"])
 def test_turning_tls_on_or_off_rolls_the_redis_pods(mode: str, auth: RedisAuth) -> None:
-    on = _sts(make_spec(mode, tls=True), auth)["spec"]["template"]["metadata"]["annotations"]
-    off = _sts(make_spec(mode), auth)["spec"]["template"]["metadata"]["annotations"]
+    on = rendered_statefulset(make_spec(mode, tls=True), auth)["spec"]["template"]["metadata"]["annotations"]
+    off = rendered_statefulset(make_spec(mode), auth)["spec"]["template"]["metadata"]["annotations"]
     assert on[names.REDIS_CONFIG_HASH_ANNOTATION] != off[names.REDIS_CONFIG_HASH_ANNOTATION]
     assert on[names.REDIS_AUTH_HASH_ANNOTATION] == off[names.REDIS_AUTH_HASH_ANNOTATION]
 
@@ -223,7 +218,7 @@ async def test_a_plaintext_client_is_refused(tls_standalone: RedisNode, auth: Re
     finally:
         await tier.close()
     # The rendered plaintext probe fails against a TLS node too.
-    (c,) = _sts(make_spec("standalone"), auth)["spec"]["template"]["spec"]["containers"]
+    (c,) = rendered_statefulset(make_spec("standalone"), auth)["spec"]["template"]["spec"]["containers"]
     assert tls_standalone.run_rendered(c["readinessProbe"]["exec"]["command"]) != 0
 
 
