@@ -4,6 +4,7 @@ what the Reconciler decides to write and report; the cluster-tier tests run the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 from typing import Any
@@ -292,3 +293,30 @@ async def test_paced_resync_waits_unless_a_child_changed() -> None:
     assert not h.reconciler.resync_due("ns", "gc")  # the change was seen; paced again
     h.reconciler.child_changed("ns", "other")  # another cluster's child: not this one's turn
     assert not h.reconciler.resync_due("ns", "gc")
+
+
+async def test_a_resume_storm_runs_a_bounded_number_at_once_and_finishes_them_in_turn() -> None:
+    """After a restart every cluster resumes at once: at most max_concurrent reconciles run, the
+    first ones finish before the last ones start (not all together at the end), none is lost."""
+    h = Harness()
+    rec = Reconciler(h.kube, EventRecorder(post=lambda body, e: None), CacheTier(),
+                     OperatorDefaults(), max_concurrent=3)
+    running: set[str] = set()
+    peak, order = 0, []
+
+    async def slow(body: Any, spec: Any, meta: Any, status: Any, name: str, namespace: str) -> None:
+        nonlocal peak
+        running.add(name)
+        peak = max(peak, len(running))
+        order.append(("start", name))
+        await asyncio.sleep(0.01)
+        running.discard(name)
+        order.append(("end", name))
+
+    rec._reconcile = slow  # type: ignore[method-assign]
+    names_ = [f"gc{i}" for i in range(20)]
+    await asyncio.gather(*(rec.reconcile(h.body, {}, {}, {}, n, "ns", "resume") for n in names_))
+    assert peak == 3
+    assert sorted(n for what, n in order if what == "end") == sorted(names_)
+    assert order.index(("end", "gc0")) < order.index(("start", "gc19"))
+    assert rec.managed == 20
