@@ -414,7 +414,6 @@ def main(argv: list[str] | None = None) -> int:
             counters: dict[str, float] = {}
             # when the first, half and all of the clusters had been reconciled (poll resolution)
             milestones: dict[str, float] = {}
-
             renders: list[float] = []  # seconds each /metrics answer took
 
             def back() -> bool:

@@ -38,7 +38,7 @@ tracer = trace.get_tracer("gencluster.operator")
 # Reconciles in flight at once, operator-wide. After a restart every GenerationCluster resumes at
 # the same moment; unbounded, their ~9 requests each interleave in the client's thread pool and
 # all finish together at the end (at 1,000 clusters nothing was reconciled for the first minute).
-# Bounded, they finish in turn from the first seconds, at the same total throughput (the pool has
+# Bounded, they finish in turn from the first seconds; the work in all is the same (the pool has
 # min(32, cores + 4) threads, so more slots than this would only queue there).
 MAX_CONCURRENT_RECONCILES = 8
 

@@ -106,16 +106,17 @@ class Kube:
                 await asyncio.sleep(delay)
                 attempt += 1
 
+    async def _request(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """One dynamic-client call (retried as `_run` does), answered as plain decoded JSON."""
+        out: dict[str, Any] = await self._run(fn, *args, serializer=_plain, **kwargs)
+        return out
+
     async def apply(self, obj: dict[str, Any], field_manager: str) -> dict[str, Any]:
         res = await self._resource(obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
-
-        def call() -> Any:
-            return self.dyn.server_side_apply(
-                res, body=obj, name=meta["name"], namespace=meta.get("namespace"),
-                field_manager=field_manager, force_conflicts=True, serializer=_plain)
-
-        return dict(await self._run(call))
+        return await self._request(self.dyn.server_side_apply, res, body=obj, name=meta["name"],
+                                   namespace=meta.get("namespace"), field_manager=field_manager,
+                                   force_conflicts=True)
 
     async def apply_status(self, api_version: str, kind: str, name: str, namespace: str,
                            status: dict[str, Any], field_manager: str,
@@ -131,28 +132,21 @@ class Kube:
             meta["uid"] = uid
         body = {"apiVersion": api_version, "kind": kind, "metadata": meta, "status": status}
         path = res.status.path(name=name, namespace=namespace)
-
-        def call() -> Any:
-            return self.dyn.request("patch", path, body=body, content_type=APPLY,
-                                    field_manager=field_manager, force_conflicts=True,
-                                    serializer=_plain)
-
-        return dict(await self._run(call))
+        return await self._request(self.dyn.request, "patch", path, body=body, content_type=APPLY,
+                                   field_manager=field_manager, force_conflicts=True)
 
     async def get(self, api_version: str, kind: str, name: str,
                   namespace: str | None = None) -> dict[str, Any] | None:
         res = await self._resource(api_version, kind)
         try:
-            out = await self._run(res.get, name=name, namespace=namespace, serializer=_plain)
+            return await self._request(res.get, name=name, namespace=namespace)
         except NotFoundError:
             return None
-        return dict(out)
 
     async def list(self, api_version: str, kind: str, namespace: str | None,
                    label_selector: str | None = None) -> list[dict[str, Any]]:
         res = await self._resource(api_version, kind)
-        out = await self._run(res.get, namespace=namespace, label_selector=label_selector,
-                              serializer=_plain)
+        out = await self._request(res.get, namespace=namespace, label_selector=label_selector)
         items: list[dict[str, Any]] = out.get("items") or []
         for item in items:  # list items carry no apiVersion/kind
             item.setdefault("apiVersion", api_version)
@@ -162,8 +156,8 @@ class Kube:
     async def delete(self, api_version: str, kind: str, name: str, namespace: str | None) -> bool:
         res = await self._resource(api_version, kind)
         try:
-            await self._run(res.delete, name=name, namespace=namespace,
-                            body={"propagationPolicy": "Background"}, serializer=_plain)
+            await self._request(res.delete, name=name, namespace=namespace,
+                                body={"propagationPolicy": "Background"})
         except NotFoundError:
             return False
         return True
@@ -172,20 +166,12 @@ class Kube:
                           body: dict[str, Any]) -> dict[str, Any]:
         """JSON merge patch (a None value removes a key, e.g. an annotation)."""
         res = await self._resource(api_version, kind)
-
-        def call() -> Any:
-            return res.patch(body=body, name=name, namespace=namespace, content_type=MERGE,
-                             serializer=_plain)
-
-        return dict(await self._run(call))
+        return await self._request(res.patch, body=body, name=name, namespace=namespace,
+                                   content_type=MERGE)
 
     async def patch_scale(self, api_version: str, kind: str, name: str, namespace: str,
                           replicas: int) -> dict[str, Any]:
         res = await self._resource(api_version, kind)
         path = res.scale.path(name=name, namespace=namespace)
-
-        def call() -> Any:
-            return self.dyn.request("patch", path, body={"spec": {"replicas": replicas}},
-                                    content_type=MERGE, serializer=_plain)
-
-        return dict(await self._run(call))
+        return await self._request(self.dyn.request, "patch", path,
+                                   body={"spec": {"replicas": replicas}}, content_type=MERGE)
