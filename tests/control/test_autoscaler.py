@@ -15,7 +15,15 @@ from aiohttp import web
 
 from gencluster.control.events import EventIntent
 from gencluster.control.samples import PodRef
-from gencluster.edge.control_loop import STATUS_METRICS_SECONDS, ClusterLoop, persisted_size, pod_ref
+from gencluster.edge.control_loop import (
+    STATUS_METRICS_PER_SECOND,
+    STATUS_METRICS_SECONDS,
+    ClusterLoop,
+    metrics_refresh_seconds,
+    persisted_size,
+    pod_ref,
+    status_signature,
+)
 from gencluster.metrics_source.scrape import new_session
 
 from .loopback import serve, workload
@@ -182,6 +190,26 @@ async def test_status_is_not_rewritten_when_nothing_changed():
     assert writes == [True, False, False, True]  # metrics alone refresh every STATUS_METRICS_SECONDS
 
 
+async def test_a_large_fleet_rewrites_metrics_less_often_but_other_changes_at_once():
+    """1,000 clusters: metric-only writes every 100 s each (10 a second operator-wide)."""
+    assert metrics_refresh_seconds(1) == metrics_refresh_seconds(100) == STATUS_METRICS_SECONDS
+    assert metrics_refresh_seconds(1000) == 1000 / STATUS_METRICS_PER_SECOND
+    pods = {"127.0.3.6": FakePod()}
+    refs = [PodRef("gc-workload-0", "uid-0", "127.0.3.6")]
+    rec, clock = Recorder(), Clock()
+    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
+            new_session() as session:
+        loop = ClusterLoop("gc", "ns", rec, session, clock=clock, fleet=lambda: 1000)
+        writes = []
+        for step in (0.0, 50.0, 51.0):  # t = 0, 50, 101
+            clock.t += step
+            writes.append((await loop.tick(spec(port), 1, refs, 1)).status_written)
+        assert writes == [True, False, True]
+        clock.t += 5.0
+        writes.append((await loop.tick(spec(port), 1, refs, 2)).status_written)  # 2 replicas now
+    assert writes[-1] and rec.statuses[-1] != rec.statuses[-2]
+
+
 async def test_disabled_autoscaling_observes_only_and_dead_pods_are_reported():
     pods = {"127.0.3.9": FakePod(queue=500)}
     refs = [PodRef("a", "ua", "127.0.3.9"), PodRef("dead", "ud", "127.0.3.10")]
@@ -297,7 +325,7 @@ async def test_kopf_daemon_runs_ticks_from_the_indexes_until_cancelled():
         session = open_session()
         task = asyncio.create_task(a.run_cluster_loop(
             name="gc", namespace="ns", body={}, spec=spec(port), meta={"generation": 1},
-            memo=SimpleNamespace(kube=kube, events=recorder, session=session, board=Board()),
+            memo=SimpleNamespace(loop_kube=kube, events=recorder, session=session, board=Board()),
             logger=logging.getLogger("test"),
             gencluster_workload_pods={k: [v] for k, v in idx.items()},
             gencluster_workload_replicas={k: [v] for k, v in reps.items()}))
@@ -434,3 +462,19 @@ async def test_a_drain_is_cancelled_when_load_returns():
     assert rec.annotations[-1] == (victim, {"controller.kubernetes.io/pod-deletion-cost": None})
     desired = report.decisions.replicas.desired
     assert rec.scales == ([desired] if desired > 3 else []) and loop.drain is None
+
+
+def test_live_readings_in_alerts_and_conditions_do_not_count_as_a_change():
+    """A firing alert quoting a noisy value must not rewrite the status every tick; a new alert,
+    a resolved one or a condition turning does."""
+    def status(value: float, firing: bool = True, cond: str = "True") -> dict[str, object]:
+        alerts = [{"name": "error-rate", "severity": "warning", "threshold": 10, "value": value,
+                   "since": "2026-12-04T19:13:53Z", "message": f"errorRatePermille {value} > 10"}]
+        return {"metrics": {"p95Ms": value}, "alertCount": int(firing),
+                "alerts": alerts if firing else [],
+                "conditions": [{"type": "Alerting", "status": cond, "reason": "AlertsFiring",
+                                "message": f"{value} pods", "lastTransitionTime": "t0"}]}
+
+    assert status_signature(status(9.66)) == status_signature(status(10.2))
+    assert status_signature(status(9.66)) != status_signature(status(9.66, firing=False))
+    assert status_signature(status(9.66)) != status_signature(status(9.66, cond="False"))

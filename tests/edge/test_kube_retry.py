@@ -3,6 +3,8 @@ and gives up at once on final ones (400, 403, 404, 422)."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 from typing import Any
 
 import pytest
@@ -31,7 +33,7 @@ def _run(fn: Flaky, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[float]]:
         slept.append(s)
 
     monkeypatch.setattr(kc.asyncio, "sleep", sleep)
-    kube = kc.Kube.__new__(kc.Kube)
+    kube = kc.Kube(kc.client.ApiClient(kc.client.Configuration()), workers=1)
     return asyncio.run(kube._run(fn)), slept
 
 
@@ -56,3 +58,24 @@ def test_retries_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         _run(fn, monkeypatch)
     assert fn.calls == len(kc.RETRY_DELAYS_S) + 1
     assert kc.retry_delay(429, {"Retry-After": "3600"}, 0) == kc.MAX_RETRY_AFTER_S
+
+
+def test_a_lane_busy_on_slow_requests_does_not_hold_back_another_lanes() -> None:
+    """The control loops' requests and the reconciles' each have their own threads."""
+    loops = kc.Kube(kc.client.ApiClient(kc.client.Configuration()), workers=1, name="loops")
+    reconciles = loops.lane(1, "reconcile")
+    release = threading.Event()
+    where = contextvars.ContextVar("where", default="nowhere")
+
+    async def main() -> tuple[str, bool]:
+        stuck = [asyncio.ensure_future(loops._run(release.wait, 5.0)) for _ in range(3)]
+        where.set("the reconcile's span")
+        answer = await asyncio.wait_for(reconciles._run(where.get), 2.0)
+        blocked = not any(t.done() for t in stuck)
+        release.set()
+        await asyncio.gather(*stuck)
+        return answer, blocked
+
+    answer, blocked = asyncio.run(main())
+    assert blocked and answer == "the reconcile's span"  # and the caller's context went along
+    assert reconciles._discovery is loops._discovery  # one discovery, one connection pool

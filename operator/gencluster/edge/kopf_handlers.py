@@ -26,6 +26,9 @@ from .metrics import MANAGED, REGISTRY
 from .reconciler import Reconciler
 from .settings import OperatorSettings
 
+# Client threads per lane (reconciles, control loops): about what asyncio.to_thread's shared pool
+# had on 2 cores, each.
+KUBE_WORKERS = 6
 # The control loop's indexes: workload pods and Deployments the operator manages.
 WORKLOAD_LABELS: dict[str, Any] = {names.COMPONENT_LABEL: names.WORKLOAD_COMPONENT,
                                    names.INSTANCE_LABEL: kopf.PRESENT,
@@ -64,7 +67,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logge
     settings.posting.level = logging.INFO
     settings.posting.reporting_component = names.MANAGED_BY
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
-    memo.kube = Kube(load_config())
+    # The reconciles and the control loops each have their own client threads (kube/client.py).
+    memo.kube = Kube(load_config(), workers=KUBE_WORKERS, name="reconcile")
+    memo.loop_kube = memo.kube.lane(KUBE_WORKERS, "loops")
     memo.events = EventRecorder()
     memo.cache = CacheTier()
     memo.session = new_session()

@@ -1,15 +1,21 @@
 """Server-side apply, reads and deletes through the official client's dynamic API.
 
 The official client is synchronous; every call runs in a worker thread so that Kopf's event
-loop (and other GenerationClusters' handlers) never wait on one slow request.
+loop (and other GenerationClusters' handlers) never wait on one slow request. A Kube has its own
+threads (`workers`); `lane()` gives another set over the same connections and discovery, so the
+reconciles and the control loops each have theirs and neither queues behind the other's
+requests (at 1,000 clusters the loops' status writes, in one shared pool, held each create's
+requests back for tens of seconds: docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from kubernetes import client, config
@@ -72,8 +78,8 @@ def load_config(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient()
 
 
-class Kube:
-    """Async facade over DynamicClient, with resource discovery cached per (apiVersion, kind)."""
+class _Discovery:
+    """The dynamic client and its resource lookups, shared by every lane of one Kube."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self.api_client = api_client
@@ -87,18 +93,42 @@ class Kube:
                 self._dyn = DynamicClient(self.api_client)
             return self._dyn
 
-    @functools.lru_cache(maxsize=64)  # noqa: B019 - one Kube per process
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one per process, lives as long
     def resource(self, api_version: str, kind: str) -> Resource:
         return self.dyn.resources.get(api_version=api_version, kind=kind)
 
+
+class Kube:
+    """Async facade over DynamicClient, with resource discovery cached per (apiVersion, kind)."""
+
+    def __init__(self, api_client: client.ApiClient, workers: int = 4,
+                 name: str = "kube", _discovery: _Discovery | None = None) -> None:
+        self.api_client = api_client
+        self._discovery = _discovery or _Discovery(api_client)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    def lane(self, workers: int, name: str) -> Kube:
+        """Another Kube with its own `workers` threads, over the same connections and discovery."""
+        return Kube(self.api_client, workers, name, self._discovery)
+
+    @property
+    def dyn(self) -> DynamicClient:
+        return self._discovery.dyn
+
+    async def _in_thread(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """fn on one of this lane's threads, with the caller's context (the trace span), as
+        asyncio.to_thread would on the shared default pool."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
     async def _resource(self, api_version: str, kind: str) -> Resource:
-        return await asyncio.to_thread(self.resource, api_version, kind)  # discovery is I/O
+        return await self._in_thread(self._discovery.resource, api_version, kind)  # I/O
 
     async def _run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         attempt = 0
         while True:  # retry_delay ends it: None after the last of RETRY_DELAYS_S
             try:
-                return await asyncio.to_thread(fn, *args, **kwargs)
+                return await self._in_thread(fn, *args, **kwargs)
             except client.exceptions.ApiException as err:
                 delay = retry_delay(int(err.status or 0), err.headers, attempt)
                 if delay is None:
