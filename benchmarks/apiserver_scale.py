@@ -281,7 +281,7 @@ def loop_state(text: str) -> tuple[dict[str, float], dict[str, float], dict[str,
     ticks: dict[str, float] = {}
     reporting: dict[str, float] = {}
     counters = {"gencluster_operator_applied_objects_total": 0.0,
-                "gencluster_operator_reconciles_total": 0.0}
+                "gencluster_operator_reconciles_total": 0.0, "resumed": 0.0}
     for line in text.splitlines():
         m = SERIES.match(line)
         if not m:
@@ -296,6 +296,8 @@ def loop_state(text: str) -> tuple[dict[str, float], dict[str, float], dict[str,
         elif name in ("gencluster_operator_applied_objects_total",
                       "gencluster_operator_reconciles_total"):
             counters[name] = counters.get(name, 0.0) + float(value)
+            if lab.get("trigger") == "resume":  # not the resyncs that may run meanwhile
+                counters["resumed"] = counters.get("resumed", 0.0) + float(value)
     return ticks, reporting, counters
 
 
@@ -428,9 +430,12 @@ def main(argv: list[str] | None = None) -> int:
                 peak[0] = max(peak[0], rss_mib(op.pid)[1])
                 fresh = sum(1 for t in ticks.values() if t > killed_at)
                 pods = sum(reporting.values())
-                reconciled = counters["gencluster_operator_reconciles_total"]
+                reconciled = counters["resumed"]
                 for label_, at_least in (("first", 1), ("half", n / 2), ("all", n)):
                     if reconciled >= at_least:
+                        milestones.setdefault(label_, round(time.monotonic() - t1, 1))
+                for label_, done in (("ticked", fresh == n), ("reporting", pods == n * per)):
+                    if done:
                         milestones.setdefault(label_, round(time.monotonic() - t1, 1))
                 print(f"[scale] restart ({label}) +{time.monotonic() - t1:5.0f}s: reconciled "
                       f"{reconciled:.0f}/{n}, loops ticked {fresh}/{n}, pods reporting "
@@ -447,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
             out[f"restart_{label}"] = {
                 "converged_s": round(took, 1), "poll_s": RESTART_POLL_S,
                 "reconciled_first_half_all_s": [milestones.get(k) for k in ("first", "half", "all")],
+                "every_loop_ticked_s": milestones.get("ticked"),
+                "every_pod_reporting_s": milestones.get("reporting"),
                 "metrics_answer_median_s": round(sorted(renders)[len(renders) // 2], 2) if renders else None,
                 "operator_cpu_cores": round((proc_cpu_s(op.pid) - c0) / wall, 3),
                 "apiserver_requests_per_s": round((plane.requests_total() - r0) / wall, 1),

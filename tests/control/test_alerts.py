@@ -139,3 +139,10 @@ def test_predictive_memory_alert_leads_exhaustion():
         if any(tr.name == MEMORY_RULE and tr.state == "firing" for tr in d.transitions):
             fired_at = fired_at or now
     assert fired_at is not None and exhausted_at - fired_at >= MEMORY_HORIZON_S
+
+
+def test_a_firing_alerts_message_is_true_of_its_latest_reading():
+    from gencluster.control.alerts import rule_message
+    assert rule_message("errorRatePermille", 12.0, "gt", 10, True) == "errorRatePermille 12 > 10"
+    assert rule_message("errorRatePermille", 9.66, "gt", 10, False) == \
+        "errorRatePermille 9.66 (fires at > 10)"

@@ -195,12 +195,20 @@ def _rule_checks(spec: GenerationClusterSpec, view: WindowView) -> list[_Check]:
     for r in rules_for(spec):
         v = (queue_full_percent(view, spec.workload.queue_max) if r.metric == "queueFullPercent"
              else view.metric(r.metric))
+        bad = None if v is None else breached(v, r)
         out.append(_Check(
-            r.name, r.severity, None if v is None else breached(v, r),
-            None if v is None else cleared(v, r), v, r.threshold, r.for_seconds,
-            max(RESOLVE_SECONDS, r.for_seconds),
-            "" if v is None else f"{r.metric} {_num(v)} {_OPS[r.comparison]} {_num(r.threshold)}"))
+            r.name, r.severity, bad, None if v is None else cleared(v, r), v, r.threshold,
+            r.for_seconds, max(RESOLVE_SECONDS, r.for_seconds),
+            "" if v is None else rule_message(r.metric, v, r.comparison, r.threshold, bool(bad))))
     return out
+
+
+def rule_message(metric: str, value: float, comparison: str, threshold: float,
+                 breaching: bool) -> str:
+    """The latest reading, true as stated: a firing alert whose reading is back past its
+    threshold (but not yet cleared for long enough) says so, rather than "9.66 > 10"."""
+    rule = f"{_OPS[comparison]} {_num(threshold)}"
+    return f"{metric} {_num(value)} {rule}" if breaching else f"{metric} {_num(value)} (fires at {rule})"
 
 
 _OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
