@@ -222,3 +222,45 @@ async def test_a_blocked_client_has_its_updates_replaced_not_queued_then_is_clos
         await asyncio.wait_for(tasks[0], 5)  # past SEND_TIMEOUT_S: closed
     assert ws.closed
     tasks[1].cancel()
+
+
+async def test_rendering_metrics_does_not_hold_the_event_loop() -> None:
+    """A slow /metrics render (1,000 clusters' series take about a second) runs beside the
+    event loop, not on it: a 10 ms ticker keeps ticking meanwhile."""
+    import time
+
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import GaugeMetricFamily
+
+    class Slow:
+        def collect(self) -> Any:
+            time.sleep(0.8)  # a large render, holding whichever thread runs it
+            yield GaugeMetricFamily("slow_render", "a large registry", value=1.0)
+
+    registry = CollectorRegistry()
+    registry.register(Slow())  # type: ignore[arg-type]
+    srv = DashboardServer(Board(), registry)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    await srv.start("127.0.0.1", port)
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    try:
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"http://127.0.0.1:{port}/metrics") as r:
+            text = await r.text()
+    finally:
+        task.cancel()
+        await srv.stop()
+    assert "slow_render 1.0" in text
+    assert len(gaps) > 20 and max(gaps) < 0.5  # on the loop it would be one gap of >= 0.8 s
