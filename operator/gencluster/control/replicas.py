@@ -5,7 +5,8 @@ One proposal per target, the largest wins:
 - capacity (once the learnt service curve, control/capacity.py, has MODEL_MIN_POINTS points since
   the last workload change): the pods the arrival rate needs at CAPACITY_UTILISATION of what the
   slowest pod serves, plus HEADROOM_Z x the rate's recent wander, plus the pods that drain the
-  backlog within DRAIN_S; both ways;
+  backlog within DRAIN_S; both ways. In a surge (the last interval's arrivals over twice the
+  window's rate, beyond noise: `surging`) it sizes for the last interval's rate, as KPA's panic;
 - queue depth per replica (HPA's ratio, both ways): the fallback before a service model exists;
   with one it is reported but does not vote (its ratio over-adds while pods start);
 - GPU memory % (HPA's ratio, UP ONLY: memory is mostly weights, whatever the load);
@@ -45,6 +46,11 @@ SLO_SHARE = 0.9  # the batch-size reach keeps two batch times within this share 
 MEMORY_HELD = 80.0  # GPU memory % at which a pod's batch limit is taken as memory-bound
 NOISE_BUCKETS = 20  # the rate's wander is measured over the last 10 min
 HEADROOM_Z = 2.5  # capacity for the rate ~99 % of the next 30 s stay under  # a backlogged pod's batches are "short" below this fraction of the limit
+# A surge: the last scrape interval's arrivals over SURGE_RATIO x the window's rate and more than
+# SURGE_Z standard deviations of Poisson noise above it (so noise alone is almost never one). As
+# KPA's panic mode (its threshold is also 2x), a surge sizes for the recent rate, upwards only.
+SURGE_RATIO = 2.0
+SURGE_Z = 4.0
 DRAIN_S = 30.0  # a backlog beyond one batch per pod is sized to drain within this
 # the arrival rate in RATE_BUCKET_S means, up to RATE_HISTORY_BUCKETS of them (headroom, forecasts)
 RATE_BUCKET_S = 30.0
@@ -218,6 +224,18 @@ def rate_noise(rates: Sequence[float]) -> float:
     return math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / 2.0)
 
 
+def surging(view: WindowView) -> bool:
+    """Whether the load has just stepped up: the window's rate (30 s) still mostly holds the
+    time before it, so sizing by it alone would add pods over several intervals, each 30-60 s
+    from serving. Counts are compared, on Anscombe's square-root scale, where Poisson noise is
+    close to unit normal even at a few requests (at 1 req/s a 1 s count of 6 is noise)."""
+    recent, rate, seconds = view.arrival_recent, view.arrival_rate, view.arrival_recent_s
+    if recent is None or rate is None or seconds <= 0.0:
+        return False
+    z = 2.0 * (math.sqrt(recent * seconds + 0.375) - math.sqrt(rate * seconds + 0.375))
+    return recent > SURGE_RATIO * rate and z > SURGE_Z
+
+
 def capacity_proposal(view: WindowView, cap: tuple[float, float] | None, current: int,
                       tol: float, noise: float = 0.0) -> Proposal:
     """The pods the arrival rate needs at CAPACITY_UTILISATION of μ(b), with HEADROOM_Z x the
@@ -230,9 +248,12 @@ def capacity_proposal(view: WindowView, cap: tuple[float, float] | None, current
     ready = sum(1 for p in view.pods.values() if p.ready and p.fresh)
     excess = max(0.0, (view.queue_depth or 0.0) - ready * b)
     spare = HEADROOM_Z * noise
-    load = view.arrival_rate + spare + excess / DRAIN_S
+    surge = surging(view)
+    rate = view.arrival_recent if surge and view.arrival_recent is not None else view.arrival_rate
+    load = rate + spare + excess / DRAIN_S
     exact = load / (mu * CAPACITY_UTILISATION)
-    note = (f"{view.arrival_rate:.1f} req/s" + (f" + {spare:.1f} wander" if spare >= 0.05 else "")
+    note = (f"{rate:.1f} req/s" + (" (surge: the last interval's)" if surge else "")
+            + (f" + {spare:.1f} wander" if spare >= 0.05 else "")
             + (f" + backlog {excess:.0f}" if excess else "")
             + f" over {mu:.1f} req/s per pod at batch {b:.0f} x {CAPACITY_UTILISATION:.0%}")
     if current > 0 and _within(exact / current, tol):

@@ -167,6 +167,10 @@ class WindowView:
     custom: Mapping[str, CustomValue] = field(default_factory=dict)  # by custom.key(...)
     p50_ms: float | None = None  # over the latency window, like p95_ms (the dashboard shows them)
     p99_ms: float | None = None
+    # arrivals over each fresh pod's last scrape interval alone, and the seconds they cover:
+    # a step in the load shows here one interval after it starts, in arrival_rate over a window
+    arrival_recent: float | None = None
+    arrival_recent_s: float = 0.0
 
     def metric(self, name: str) -> float | None:
         """Aggregated metric by its alert-rule name (api.spec.AlertMetric)."""
@@ -448,6 +452,7 @@ class Window:
         reqs = errs = hits = lookups = ooms = 0.0
         rps_sum: float | None = None
         arrival_sum: float | None = None
+        recent_sum = recent_s = 0.0
         queue: float | None = None
         inflight: float | None = None
         mem: float | None = None
@@ -507,6 +512,10 @@ class Window:
                 rps_sum = (rps_sum or 0.0) + rps
             if arrival is not None:
                 arrival_sum = (arrival_sum or 0.0) + arrival
+            if last is not None and last.dt > 0.0:
+                recent_sum += max(0.0, last.latency_count + last.rejected
+                                  + last.backlog_delta) / last.dt
+                recent_s = max(recent_s, last.dt)
             if q is not None:
                 queue = (queue or 0.0) + q
             if inf is not None:
@@ -529,7 +538,8 @@ class Window:
             history=tuple(self._history), last_fresh=self._last_fresh,
             service=tuple((b, sec) for _, b, sec in service),
             service_points=service,
-            p50_ms=_ms(histogram_quantile(0.5, lat)), p99_ms=_ms(histogram_quantile(0.99, lat)))
+            p50_ms=_ms(histogram_quantile(0.5, lat)), p99_ms=_ms(histogram_quantile(0.99, lat)),
+            arrival_recent=recent_sum if recent_s > 0.0 else None, arrival_recent_s=recent_s)
 
 
 class ServicePoints:
