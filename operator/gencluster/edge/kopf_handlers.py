@@ -68,7 +68,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: kopf.Logge
     settings.posting.reporting_component = names.MANAGED_BY
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     # The reconciles and the control loops each have their own client threads (kube/client.py).
-    memo.kube = Kube(load_config(), workers=KUBE_WORKERS, name="reconcile")
+    memo.kube = Kube(load_config(connections=2 * KUBE_WORKERS), workers=KUBE_WORKERS,
+                     name="reconcile")
     memo.loop_kube = memo.kube.lane(KUBE_WORKERS, "loops")
     memo.events = EventRecorder()
     memo.cache = CacheTier()
