@@ -150,7 +150,10 @@ def test_advisory_mode_recommends_under_load_and_changes_nothing(cluster, namesp
 
 # --- unschedulable ---------------------------------------------------------------------------
 
-def free_gpus(cluster) -> int:  # type: ignore[no-untyped-def]
+def free_gpus(cluster) -> int | None:  # type: ignore[no-untyped-def]
+    """The node's GPUs no pod holds; None while a pod holding some is terminating (an earlier
+    test's, whose namespace is being deleted): its GPUs free up moments later, and a blocker
+    sized before that would leave one for the pod that must stay unschedulable."""
     node = get_json(cluster, "node", cluster.node_name)
     total = int(node["status"]["allocatable"]["nvidia.com/gpu"])
     used = 0
@@ -158,8 +161,11 @@ def free_gpus(cluster) -> int:  # type: ignore[no-untyped-def]
                       f"spec.nodeName={cluster.node_name}")["items"]:
         if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        for c in p["spec"]["containers"]:
-            used += int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+        held = sum(int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
+                   for c in p["spec"]["containers"])
+        if held and p["metadata"].get("deletionTimestamp"):
+            return None
+        used += held
     return total - used
 
 
@@ -180,7 +186,11 @@ def test_unschedulable_pods_hold_the_scale_up_until_gpus_free_up(cluster, namesp
     name = "nogpu"
     cluster.apply(gencl(name, replicas={"min": 1, "max": 6}), namespace)
     wait_ready(cluster, namespace, name, 1)
-    spare = free_gpus(cluster)
+    def settled() -> tuple[int] | None:  # truthy even when 0 GPUs are free
+        n = free_gpus(cluster)
+        return None if n is None else (n,)
+
+    (spare,) = wait_for("no terminating pod holding GPUs", settled, timeout=180)
     assert spare >= 1, "the node has no GPU left for the blocker"
     cluster.apply(gpu_blocker(spare), namespace)
     wait_for("the blocker running", lambda: (get_json(cluster, "pod", "gpu-blocker", "-n",
