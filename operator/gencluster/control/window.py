@@ -90,6 +90,11 @@ class Step:
     # while custom metrics are wanted: every counter's increase and histogram's delta (during
     # the ingest only), reduced to one sum per selector (custom.step_sums) for the window
     increases: dict[SeriesKey, float] | None = None
+
+    @property
+    def arrived(self) -> float:
+        """Requests that reached the GPU queue in the step: answered, shed, or still waiting."""
+        return self.latency_count + self.rejected + self.backlog_delta
     hist_deltas: dict[SeriesKey, HistogramSample] | None = None
     custom_counts: dict[str, float] | None = None
     custom_hists: dict[str, HistogramSample] | None = None
@@ -472,7 +477,7 @@ class Window:
                 merge(pod_lat, st.latency.items())
                 p_reqs += st.requests
                 p_dt += st.dt
-                p_arr += st.latency_count + st.rejected + st.backlog_delta
+                p_arr += st.arrived
                 errs += st.errors
                 hits += st.cache_hits
                 lookups += st.cache_lookups
@@ -513,8 +518,7 @@ class Window:
             if arrival is not None:
                 arrival_sum = (arrival_sum or 0.0) + arrival
             if last is not None and last.dt > 0.0:
-                recent_sum += max(0.0, last.latency_count + last.rejected
-                                  + last.backlog_delta) / last.dt
+                recent_sum += max(0.0, last.arrived) / last.dt
                 recent_s = max(recent_s, last.dt)
             if q is not None:
                 queue = (queue or 0.0) + q

@@ -111,13 +111,12 @@ class Kube:
 
     def __init__(self, api_client: client.ApiClient, workers: int = 4,
                  name: str = "kube", _discovery: _Discovery | None = None) -> None:
-        self.api_client = api_client
         self._discovery = _discovery or _Discovery(api_client)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
 
     def lane(self, workers: int, name: str) -> Kube:
         """Another Kube with its own `workers` threads, over the same connections and discovery."""
-        return Kube(self.api_client, workers, name, self._discovery)
+        return Kube(self._discovery.api_client, workers, name, self._discovery)
 
     @property
     def dyn(self) -> DynamicClient:
