@@ -144,11 +144,20 @@ class ControlPlane:
 
     def requests_total(self) -> float:
         """Sum of apiserver_request_total: every request the apiserver answered."""
-        total = 0.0
+        return sum(self.requests_by_kind().values())
+
+    def requests_by_kind(self) -> dict[str, float]:
+        """apiserver_request_total summed by "VERB resource[/subresource]"."""
+        by: dict[str, float] = {}
         for line in self.get("/metrics").splitlines():
-            if line.startswith("apiserver_request_total{"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+            m = SERIES.match(line)
+            if m is None or m.group(1) != "apiserver_request_total":
+                continue
+            lab = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+            kind = lab.get("resource", "") + (f"/{lab['subresource']}" if lab.get("subresource") else "")
+            key = f"{lab.get('verb', '')} {kind}".strip()
+            by[key] = by.get(key, 0.0) + float(m.group(3))
+        return by
 
     def stop(self) -> None:
         for p in reversed(self.procs):
@@ -281,7 +290,8 @@ def loop_state(text: str) -> tuple[dict[str, float], dict[str, float], dict[str,
     ticks: dict[str, float] = {}
     reporting: dict[str, float] = {}
     counters = {"gencluster_operator_applied_objects_total": 0.0,
-                "gencluster_operator_reconciles_total": 0.0, "resumed": 0.0}
+                "gencluster_operator_reconciles_total": 0.0, "resumed": 0.0,
+                "gencluster_operator_status_writes_skipped_total": 0.0}
     for line in text.splitlines():
         m = SERIES.match(line)
         if not m:
@@ -294,7 +304,8 @@ def loop_state(text: str) -> tuple[dict[str, float], dict[str, float], dict[str,
         elif name == "gencluster_operator_pods_reporting":
             reporting[key] = float(value)
         elif name in ("gencluster_operator_applied_objects_total",
-                      "gencluster_operator_reconciles_total"):
+                      "gencluster_operator_reconciles_total",
+                      "gencluster_operator_status_writes_skipped_total"):
             counters[name] = counters.get(name, 0.0) + float(value)
             if lab.get("trigger") == "resume":  # not the resyncs that may run meanwhile
                 counters["resumed"] = counters.get("resumed", 0.0) + float(value)
@@ -408,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
             every pod reports."""
             op.kill()
             killed_at = time.time()
-            r0 = plane.requests_total()
+            by0 = plane.requests_by_kind()
+            r0 = sum(by0.values())
             op.env = env
             op.start()
             t1 = time.monotonic()
@@ -458,7 +470,15 @@ def main(argv: list[str] | None = None) -> int:
                 "operator_cpu_cores": round((proc_cpu_s(op.pid) - c0) / wall, 3),
                 "apiserver_requests_per_s": round((plane.requests_total() - r0) / wall, 1),
                 "operator_peak_rss_mib": round(peak[0]),
-                "children_reapplied": counters["gencluster_operator_applied_objects_total"]}
+                "children_reapplied": counters["gencluster_operator_applied_objects_total"],
+                "reconcile_status_writes_skipped": counters[
+                    "gencluster_operator_status_writes_skipped_total"]}
+            # what the apiserver answered from the kill until converged (the stand-in's 2 lists
+            # and the benchmark's own reads included), the heaviest kinds first
+            by1 = plane.requests_by_kind()
+            moved = {k: round(v - by0.get(k, 0.0)) for k, v in by1.items()}
+            out[f"restart_{label}"]["requests_by_kind"] = dict(sorted(
+                ((k, v) for k, v in moved.items() if v >= n / 10), key=lambda kv: -kv[1]))
             print(f"[scale] restart ({label}): {out[f'restart_{label}']}", file=sys.stderr)
 
         steady("idle")

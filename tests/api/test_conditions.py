@@ -36,3 +36,21 @@ def test_transitions_only_report_status_changes() -> None:
     ups = [ConditionUpdate("Ready", "True", "Ready"), ConditionUpdate("Degraded", "True", "Unschedulable"),
            ConditionUpdate("CacheReady", "True", "CacheReady")]
     assert [u.type for u in transitions(current, ups)] == ["Degraded", "CacheReady"]
+
+
+def test_already_applied_compares_only_what_the_writer_applies() -> None:
+    from gencluster.api.conditions import already_applied
+
+    ready = {"type": "Ready", "status": "True", "reason": "Ready", "message": "1/1",
+             "lastTransitionTime": "T1", "observedGeneration": 2}
+    mine = {"observedGeneration": 2, "replicas": 1, "conditions": [ready]}
+    # another writer's fields and conditions (the control loop's) do not matter
+    current = {**mine, "metrics": {"rps": 3.0}, "conditions": [
+        ready, {"type": "Alerting", "status": "False", "reason": "NoAlerts"}]}
+    assert already_applied(current, mine)
+    assert not already_applied({**current, "replicas": 2}, mine)  # a field differs
+    assert not already_applied({k: v for k, v in current.items() if k != "replicas"}, mine)
+    moved = {**ready, "message": "0/1"}
+    assert not already_applied({**current, "conditions": [moved]}, mine)  # a condition's text
+    assert not already_applied({**current, "conditions": []}, mine)  # a condition is missing
+    assert not already_applied({}, mine)

@@ -151,11 +151,14 @@ def test_advisory_mode_recommends_under_load_and_changes_nothing(cluster, namesp
 # --- unschedulable ---------------------------------------------------------------------------
 
 def free_gpus(cluster) -> int | None:  # type: ignore[no-untyped-def]
-    """The node's GPUs no pod holds; None while a pod holding some is terminating (an earlier
-    test's, whose namespace is being deleted): its GPUs free up moments later, and a blocker
-    sized before that would leave one for the pod that must stay unschedulable."""
+    """The node's GPUs no pod holds; None while a pod holding some may still free them: one
+    terminating, or any pod in a namespace being deleted (an earlier test's; its pods get their
+    deletionTimestamp only when the namespace controller reaches them). A blocker sized before
+    they free would leave a GPU for the pod that must stay unschedulable."""
     node = get_json(cluster, "node", cluster.node_name)
     total = int(node["status"]["allocatable"]["nvidia.com/gpu"])
+    leaving = {ns["metadata"]["name"] for ns in get_json(cluster, "namespaces")["items"]
+               if (ns.get("status") or {}).get("phase") == "Terminating"}
     used = 0
     for p in get_json(cluster, "pods", "-A", "--field-selector",
                       f"spec.nodeName={cluster.node_name}")["items"]:
@@ -163,15 +166,17 @@ def free_gpus(cluster) -> int | None:  # type: ignore[no-untyped-def]
             continue
         held = sum(int(((c.get("resources") or {}).get("limits") or {}).get("nvidia.com/gpu", 0))
                    for c in p["spec"]["containers"])
-        if held and p["metadata"].get("deletionTimestamp"):
+        if held and (p["metadata"].get("deletionTimestamp")
+                     or p["metadata"]["namespace"] in leaving):
             return None
         used += held
     return total - used
 
 
-def gpu_blocker(gpus: int) -> dict[str, Any]:
-    """A pause pod holding the node's remaining GPUs (Pod Security restricted)."""
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gpu-blocker"}, "spec": {
+def gpu_blocker(gpus: int, index: int) -> dict[str, Any]:
+    """A pause pod holding some of the node's remaining GPUs (Pod Security restricted)."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": f"gpu-blocker-{index}", "labels": {"test": "gpu-blocker"}}, "spec": {
         "securityContext": {"runAsNonRoot": True, "runAsUser": 65535,
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "automountServiceAccountToken": False, "terminationGracePeriodSeconds": 0,
@@ -182,20 +187,30 @@ def gpu_blocker(gpus: int) -> dict[str, Any]:
                                             "capabilities": {"drop": ["ALL"]}}}]}}
 
 
-def test_unschedulable_pods_hold_the_scale_up_until_gpus_free_up(cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
-    name = "nogpu"
-    cluster.apply(gencl(name, replicas={"min": 1, "max": 6}), namespace)
-    wait_ready(cluster, namespace, name, 1)
+def block_every_free_gpu(cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    """Blockers until no GPU is free, counted again after each one runs: a GPU that frees
+    while the first is sized gets a blocker of its own instead of the pod under test."""
     def settled() -> tuple[int] | None:  # truthy even when 0 GPUs are free
         n = free_gpus(cluster)
         return None if n is None else (n,)
 
-    (spare,) = wait_for("no terminating pod holding GPUs", settled, timeout=180)
-    assert spare >= 1, "the node has no GPU left for the blocker"
-    cluster.apply(gpu_blocker(spare), namespace)
-    wait_for("the blocker running", lambda: (get_json(cluster, "pod", "gpu-blocker", "-n",
-                                                      namespace) or {}).get("status", {})
-             .get("phase") == "Running", timeout=60)
+    for index in range(8):
+        (spare,) = wait_for("no pod holding GPUs leaving", settled, timeout=180)
+        if spare == 0:
+            return
+        cluster.apply(gpu_blocker(spare, index), namespace)
+        blocker = f"gpu-blocker-{index}"
+        wait_for("the blocker running", lambda name=blocker: (get_json(
+            cluster, "pod", name, "-n", namespace) or {}).get("status", {}).get(
+                "phase") == "Running", timeout=60)
+    raise AssertionError("GPUs kept freeing up: 8 blockers did not hold them all")
+
+
+def test_unschedulable_pods_hold_the_scale_up_until_gpus_free_up(cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    name = "nogpu"
+    cluster.apply(gencl(name, replicas={"min": 1, "max": 6}), namespace)
+    wait_ready(cluster, namespace, name, 1)
+    block_every_free_gpu(cluster, namespace)
 
     def snapshot() -> tuple[int, int]:
         pending = [p for p in pods(cluster, namespace, name)
@@ -234,7 +249,7 @@ def test_unschedulable_pods_hold_the_scale_up_until_gpus_free_up(cluster, namesp
     assert prog and prog["reason"] == "PodsUnschedulable", prog
 
     # GPUs free up: the pending pod schedules, the loop says so and scales up to what is wanted.
-    cluster.kubectl("delete", "pod", "gpu-blocker", "-n", namespace, "--wait=true")
+    cluster.kubectl("delete", "pod", "-l", "test=gpu-blocker", "-n", namespace, "--wait=true")
     wait_for("scale-up resumed", lambda: deployment_replicas(cluster, namespace, name) == 4,
              timeout=120, interval=2)
     reasons = [e["reason"] for e in events(cluster, namespace, name)]

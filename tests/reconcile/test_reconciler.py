@@ -320,3 +320,21 @@ async def test_a_resume_storm_runs_a_bounded_number_at_once_and_finishes_them_in
     assert sorted(n for what, n in order if what == "end") == sorted(names_)
     assert order.index(("end", "gc0")) < order.index(("start", "gc19"))
     assert rec.managed == 20
+
+
+async def test_a_reconcile_that_changes_nothing_writes_no_status() -> None:
+    """A resume after a restart (or a resync) whose status is already what it would write sends
+    no status request; a spec change (a new generation) does."""
+    h = Harness()
+    await h.run("create")
+    h.make_ready()
+    await h.run("resync")  # Ready now: written
+    written = len(h.kube.status)
+    await h.run("resume")
+    await h.run("resync")
+    assert len(h.kube.status) == written
+    h.body["metadata"]["generation"] = 2
+    h.body["spec"]["replicas"] = {"min": 2, "max": 4}
+    await h.run("update")
+    assert len(h.kube.status) == written + 1
+    assert h.body["status"]["observedGeneration"] == 2

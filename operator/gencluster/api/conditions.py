@@ -6,9 +6,9 @@ Pure helpers: a condition keeps its lastTransitionTime unless its status changes
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -77,6 +77,21 @@ def merge_conditions(
         }
     order = [READY, PROGRESSING, DEGRADED, CACHE_READY, ALERTING]
     return sorted(by_type.values(), key=lambda c: (order.index(str(c["type"])) if c["type"] in order else len(order), str(c["type"])))
+
+
+def already_applied(current: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """Whether the status holds every field and condition of `status` (what one writer applies)
+    as it is: applying it would change nothing, so the request, and the watch event it sends
+    every watcher, can be saved. A resume after an operator restart finds most clusters so."""
+    for key, value in status.items():
+        if key != "conditions":
+            if current.get(key) != value:
+                return False
+            continue
+        have = {c.get("type"): c for c in current.get("conditions") or [] if isinstance(c, Mapping)}
+        if any(have.get(c.get("type")) != c for c in value):
+            return False
+    return True
 
 
 def transitions(

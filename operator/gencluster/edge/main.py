@@ -22,6 +22,9 @@ def main(argv: list[str]) -> int:
 
     from .. import tracing
     from .kopf_handlers import build_registry, new_memo
+    from .kopf_startup import quiet_toggle_sets
+
+    quiet_toggle_sets()  # Kopf's index readiness without its N x N wake-ups (kopf_startup.py)
 
     # Spans per reconcile and per control-loop tick, when OTEL_* turn tracing on (docs/operator.md).
     choice = tracing.setup("gencluster-operator")

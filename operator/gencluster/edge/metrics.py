@@ -25,6 +25,9 @@ APPLIED = Counter("gencluster_operator_applied_objects_total",
 DELETED = Counter("gencluster_operator_deleted_objects_total",
                   "Child objects deleted because the spec no longer wants them, by kind.", ["kind"],
                   registry=REGISTRY)
+STATUS_UNCHANGED = Counter("gencluster_operator_status_writes_skipped_total",
+                           "Reconcile status writes not sent: the status held them already.",
+                           registry=REGISTRY)
 MANAGED = Gauge("gencluster_operator_managed_clusters",
                 "GenerationClusters this operator reconciles.", registry=REGISTRY)
 

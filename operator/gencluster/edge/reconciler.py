@@ -31,7 +31,7 @@ from ..render import names
 from ..render.children import OperatorDefaults, desired_replicas, render_children
 from .cache_tier import CacheTier
 from .events import EventRecorder
-from .metrics import APPLIED, DELETED, RECONCILE_SECONDS, RECONCILES
+from .metrics import APPLIED, DELETED, RECONCILE_SECONDS, RECONCILES, STATUS_UNCHANGED
 
 tracer = trace.get_tracer("gencluster.operator")
 
@@ -119,12 +119,15 @@ class Reconciler:
                                        for av, kind in plan.CHILD_KINDS))
         return {plan.key(o): o for items in lists for o in items}
 
-    async def _write_status(self, body: Any, name: str, namespace: str, old: list[dict[str, Any]],
+    async def _write_status(self, body: Any, name: str, namespace: str, old: dict[str, Any],
                             generation: int | None, updates: list[cond.ConditionUpdate],
                             fields: dict[str, Any]) -> None:
-        merged = cond.merge_conditions(old, updates, _now(), generation)
+        merged = cond.merge_conditions(old.get("conditions") or [], updates, _now(), generation)
         mine = {u.type for u in updates}
         status = {**fields, "conditions": [c for c in merged if c["type"] in mine]}
+        if cond.already_applied(old, status):
+            STATUS_UNCHANGED.inc()
+            return
         await self.kube.apply_status(API_VERSION, KIND, name, namespace, status,
                                      names.FIELD_MANAGER, uid=body["metadata"].get("uid"))
 
@@ -137,7 +140,7 @@ class Reconciler:
         except ValidationError as err:
             message = plan.validation_message(err)
             updates = invalid_spec(message)
-            await self._write_status(body, name, namespace, old_conditions, generation, updates,
+            await self._write_status(body, name, namespace, status, generation, updates,
                                      {"observedGeneration": generation})
             self.events.emit(body, transitions.condition_events(old_conditions, updates))
             raise kopf.PermanentError(f"invalid spec: {message}") from err
@@ -195,7 +198,7 @@ class Reconciler:
         # desiredReplicas and batchSize belong to the control loop (edge/control_loop.py).
         fields = {**verdict.fields,
                   "selector": names.selector_string(name, names.WORKLOAD_COMPONENT)}
-        await self._write_status(body, name, namespace, old_conditions, generation,
+        await self._write_status(body, name, namespace, status, generation,
                                  verdict.conditions, fields)
         intents += transitions.condition_events(
             old_conditions, verdict.conditions, cache_events_from_edge=parsed.cache.mode == "cluster")
