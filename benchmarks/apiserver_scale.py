@@ -153,7 +153,7 @@ class ControlPlane:
             m = SERIES.match(line)
             if m is None or m.group(1) != "apiserver_request_total":
                 continue
-            lab = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+            lab = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
             kind = lab.get("resource", "") + (f"/{lab['subresource']}" if lab.get("subresource") else "")
             key = f"{lab.get('verb', '')} {kind}".strip()
             by[key] = by.get(key, 0.0) + float(m.group(3))
@@ -282,7 +282,7 @@ class Operator:
 
 
 RESTART_POLL_S = 5.0
-SERIES = re.compile(r'^(\w+)\{([^}]*)\} (\S+)$')
+SERIES = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')  # labels optional
 
 
 def loop_state(text: str) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
@@ -297,7 +297,7 @@ def loop_state(text: str) -> tuple[dict[str, float], dict[str, float], dict[str,
         if not m:
             continue
         name, labels, value = m.groups()
-        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels or ""))
         key = f"{lab.get('namespace')}/{lab.get('name')}"
         if name == "gencluster_operator_loop_last_tick_timestamp_seconds":
             ticks[key] = float(value)

@@ -7,7 +7,9 @@ covers the real API calls).
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,12 +175,15 @@ async def test_loop_scales_pushes_batches_persists_and_reports():
     assert status["lastScale"]["from"] == 2 and status["batchSize"] == doc["maxBatchSize"]
 
 
+@contextlib.asynccontextmanager
+async def one_pod(ip: str) -> AsyncIterator[tuple[int, Any, list[PodRef], Recorder, Clock]]:
+    """A fake pod at `ip` served on loopback: (port, scrape session, refs, recorder, clock)."""
+    async with serve({ip: FakePod().routes()}) as port, new_session() as session:
+        yield port, session, [PodRef("gc-workload-0", "uid-0", ip)], Recorder(), Clock()
+
+
 async def test_status_is_not_rewritten_when_nothing_changed():
-    pods = {"127.0.3.5": FakePod()}
-    refs = [PodRef("gc-workload-0", "uid-0", "127.0.3.5")]
-    rec, clock = Recorder(), Clock()
-    async with serve({ip: p.routes() for ip, p in pods.items()}) as port, \
-            new_session() as session:
+    async with one_pod("127.0.3.5") as (port, session, refs, rec, clock):
         loop = ClusterLoop("gc", "ns", rec, session, clock=clock)
         writes = []
         step = STATUS_METRICS_SECONDS / 4
@@ -188,6 +193,38 @@ async def test_status_is_not_rewritten_when_nothing_changed():
         clock.t += STATUS_METRICS_SECONDS
         writes.append((await loop.tick(spec(port), 1, refs, 1)).status_written)
     assert writes == [True, False, False, True]  # metrics alone refresh every STATUS_METRICS_SECONDS
+
+
+async def test_a_restarted_loop_resumes_from_the_status_and_does_not_rewrite_it_at_once():
+    """After an operator restart the new loop starts from the status the old one wrote: its
+    conditions keep their transition times, lastScale stays, and a status that differs only in
+    live readings is not rewritten before its paced turn (1,000 restarted loops rewrote 1,000
+    statuses at once). A status that differs otherwise is written at once."""
+    async with one_pod("127.0.3.9") as (port, session, refs, rec, clock):
+        before = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        for _ in range(3):
+            await before.tick(spec(port), 1, refs, 1)
+            clock.t += 5
+        stored = {**rec.statuses[-1], "observedGeneration": 1, "conditions": [
+            *rec.statuses[-1]["conditions"],  # and the reconcile's, which the loop leaves alone
+            {"type": "Ready", "status": "True", "reason": "Ready", "message": "1/1",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "lastScale": {"time": "2026-01-01T00:00:00Z", "from": 2, "to": 1, "reason": "idle"}}
+        since = {c["type"]: c["lastTransitionTime"] for c in stored["conditions"]}
+        written = len(rec.statuses)
+        clock.t += 60  # the operator was down a minute
+        after = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        first = await after.tick(spec(port), 1, refs, 1, stored)
+        assert not first.status_written and len(rec.statuses) == written
+        clock.t += STATUS_METRICS_SECONDS  # its paced turn has come by now
+        assert (await after.tick(spec(port), 1, refs, 1, stored)).status_written
+        again = rec.statuses[-1]
+        assert again["lastScale"] == stored["lastScale"]
+        assert {c["type"]: c["lastTransitionTime"] for c in again["conditions"]} == {
+            t: v for t, v in since.items() if t != "Ready"}
+        # a status the loop would change beyond live readings: written on the first tick
+        other = ClusterLoop("gc", "ns", rec, session, clock=clock)
+        assert (await other.tick(spec(port), 1, refs, 1, {**stored, "batchSize": 9})).status_written
 
 
 async def test_a_large_fleet_rewrites_metrics_less_often_but_other_changes_at_once():

@@ -55,3 +55,29 @@ def test_autoscaling_disabled_observes_but_does_not_act():
     v = view([pod_view(queue=500, p95_last_ms=100, completed_last=50, fill=4)])
     d, _ = decide(s, v, 1, ControlState(), 0.0)
     assert d.replicas.desired == 1 and d.batches.pushes == () and d.status["metrics"]
+
+
+def test_resumed_state_reads_the_loops_conditions_and_last_scale_and_skips_the_unreadable() -> None:
+    from gencluster.control.batching import BatchState
+    from gencluster.control.cycle import LastScale, resumed_state
+
+    status = {"conditions": [
+        {"type": "Alerting", "status": "False", "reason": "NoAlerts", "message": "none",
+         "lastTransitionTime": "2026-03-01T10:00:00Z"},
+        {"type": "MetricsAvailable", "status": "True", "reason": "PodsReporting",
+         "lastTransitionTime": "not a time"},  # unreadable: left out, starts afresh
+        {"type": "Ready", "status": "True", "reason": "Ready",  # the reconcile's: not the loop's
+         "lastTransitionTime": "2026-03-01T10:00:00Z"},
+        {"type": "CustomMetricsAvailable", "status": "Maybe",  # no such status
+         "lastTransitionTime": "2026-03-01T10:00:00Z"},
+        "garbage"],
+        "lastScale": {"time": "2026-03-01T09:00:00Z", "from": "3", "to": 5, "reason": "load"}}
+    state = resumed_state(status, BatchState(default=8))
+    assert [(c.type, c.status, c.since) for c in state.conditions] == [
+        ("Alerting", "False", 1772359200.0)]
+    assert state.last_scale == LastScale(1772355600.0, 3, 5, "load")
+    assert state.batches.default == 8
+    for bad in ({"time": "2026-03-01T09:00:00Z", "from": "x", "to": 5}, {"from": 1, "to": 2},
+                "text", None):
+        assert resumed_state({"lastScale": bad}, BatchState()).last_scale is None
+    assert resumed_state({}, BatchState()).conditions == ()

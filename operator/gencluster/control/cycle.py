@@ -88,6 +88,42 @@ def _int(x: float | None) -> int | None:
     return None if x is None else round(x)
 
 
+LOOP_CONDITIONS = (ALERTING, METRICS_AVAILABLE, CUSTOM_METRICS_AVAILABLE)
+
+
+def _epoch(value: Any) -> float | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def resumed_state(status: Mapping[str, Any], batches: BatchState) -> ControlState:
+    """The state a loop starts from when its cluster already has a status (the operator
+    restarted): the loop's conditions with the times they last changed, and the last scale.
+    Without them each restart moved every such lastTransitionTime to the restart and dropped
+    status.lastScale (the loop's apply no longer held it). What cannot be read is left out."""
+    conditions: list[Condition] = []
+    for c in status.get("conditions") or []:
+        if not isinstance(c, Mapping) or c.get("type") not in LOOP_CONDITIONS:
+            continue
+        since = _epoch(c.get("lastTransitionTime"))
+        if since is not None and c.get("status") in ("True", "False", "Unknown"):
+            conditions.append(Condition(str(c["type"]), str(c["status"]), str(c.get("reason", "")),
+                                        str(c.get("message", "")), since))
+    last_scale = None
+    last = status.get("lastScale")
+    if isinstance(last, Mapping):
+        at = _epoch(last.get("time"))
+        try:
+            if at is not None:
+                last_scale = LastScale(at, int(last["from"]), int(last["to"]),
+                                       str(last.get("reason", "")))
+        except (KeyError, TypeError, ValueError):
+            last_scale = None
+    return ControlState(batches=batches, conditions=tuple(conditions), last_scale=last_scale)
+
+
 def _condition(old: tuple[Condition, ...], type_: str, status: ConditionStatus, reason: str,
                message: str, now: float) -> Condition:
     return carry(old, ConditionUpdate(type_, status, reason, _cut(message)), now)

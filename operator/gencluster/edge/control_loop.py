@@ -26,6 +26,7 @@ import asyncio
 import base64
 import json
 import logging
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,7 +41,7 @@ from ..api.spec import GenerationClusterSpec, custom_series, parse_spec
 from ..control.batching import BatchState
 from ..control.cost import CostLedger, cost_status
 from ..control.custom import base_names
-from ..control.cycle import ControlState, Decisions, decide
+from ..control.cycle import LOOP_CONDITIONS, ControlState, Decisions, decide, resumed_state
 from ..control.events import EventIntent
 from ..control.samples import PodRef, PodSample
 from ..control.scaledown import (
@@ -100,6 +101,17 @@ def status_signature(status: Mapping[str, Any]) -> str:
     rest["conditions"] = settled(status.get("conditions"), (
         "type", "status", "reason", "lastTransitionTime", "observedGeneration"))
     return json.dumps(rest, sort_keys=True)
+
+
+def as_held(stored: Mapping[str, Any], status: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a cluster's stored status the loop's `status` would write: the same fields
+    (and a lastScale or recommendation the loop wrote before, which its apply would remove),
+    and the loop's own conditions (the reconcile's are not the loop's to compare)."""
+    held = {k: stored[k] for k in (*status, "lastScale", "recommendation")
+            if k in stored and k != "conditions"}
+    held["conditions"] = [c for c in stored.get("conditions") or []
+                          if isinstance(c, Mapping) and c.get("type") in LOOP_CONDITIONS]
+    return held
 
 
 def admin_url(spec: GenerationClusterSpec, pod: PodRef, path: str) -> str:
@@ -293,18 +305,21 @@ class ClusterLoop:
             self.window.config = replace(self.window.config, stale_after_s=stale)
 
     async def tick(self, raw_spec: Mapping[str, Any], generation: int | None,
-                   pods: Sequence[PodRef], current: int | None) -> TickReport:
+                   pods: Sequence[PodRef], current: int | None,
+                   stored: Mapping[str, Any] | None = None) -> TickReport:
         """One interval: a span `control.tick` (the decision and its reason as attributes) with
-        `scrape`, `decide` and `act` inside."""
+        `scrape`, `decide` and `act` inside. `stored`: the status the cluster holds now (the
+        first tick after a restart starts from it)."""
         with tracer.start_as_current_span("control.tick", attributes={
                 "k8s.namespace.name": self.namespace, "gencluster.cluster": self.name}) as span:
-            report = await self._tick(raw_spec, generation, pods, current)
+            report = await self._tick(raw_spec, generation, pods, current, stored or {})
             if report.decisions is not None:
                 span.set_attributes(decision_attributes(report.decisions))
             return report
 
     async def _tick(self, raw_spec: Mapping[str, Any], generation: int | None,
-                    pods: Sequence[PodRef], current: int | None) -> TickReport:
+                    pods: Sequence[PodRef], current: int | None,
+                    stored: Mapping[str, Any]) -> TickReport:
         report = TickReport(None, 0, {}, None, {}, {}, False)
         if current is None:
             # No workload Deployment yet (the reconcile creates it): nothing to control, and
@@ -315,7 +330,7 @@ class ClusterLoop:
             self.window = Window(WindowConfig.for_interval(spec.autoscaling.interval_seconds))
         if self.state is None:
             doc = await self.ops.read_batching(self.namespace, runtime_configmap_name(self.name))
-            self.state = ControlState(batches=BatchState(default=persisted_size(doc)))
+            self.state = resumed_state(stored, BatchState(default=persisted_size(doc)))
         scrape = tracer.start_span("scrape", attributes={"gencluster.pods": len(pods)})
         samples = await self._samples(spec, pods, report)
         scrape.set_attributes({"gencluster.pods.scraped": report.scraped,
@@ -356,7 +371,7 @@ class ClusterLoop:
         decisions.status["cost"], hour, day = cost_status(spec, self.cost, now)
         observe_cost(self.namespace, self.name, {"1h": hour, "24h": day},
                      spec.cost.currency if spec.cost is not None else None)
-        await self._write_status(decisions.status, now, report)
+        await self._write_status(decisions.status, now, report, stored)
         act.set_attributes({"gencluster.scaled_to": -1 if report.scaled_to is None
                             else report.scaled_to, "gencluster.batch.pushed": len(report.pushed),
                             "gencluster.events": len(decisions.events),
@@ -471,8 +486,16 @@ class ClusterLoop:
             else:
                 report.push_failed[pod.name] = str(answer)
 
-    async def _write_status(self, status: dict[str, Any], now: float, report: TickReport) -> None:
+    async def _write_status(self, status: dict[str, Any], now: float, report: TickReport,
+                            stored: Mapping[str, Any]) -> None:
         sig = status_signature(status)
+        if self._status_sig is None and status_signature(as_held(stored, status)) == sig:
+            # The first tick after a restart, and the status holds all but live readings: those
+            # refresh at their paced turn, a random point of the period (1,000 restarted loops
+            # would otherwise rewrite 1,000 statuses at once, then again all together)
+            self._status_sig = sig
+            self._status_at = now - random.random() * metrics_refresh_seconds(self.fleet())
+            return
         if sig == self._status_sig and now - self._status_at < metrics_refresh_seconds(self.fleet()):
             return
         await self.ops.apply_status(self.namespace, self.name, status)
@@ -525,7 +548,8 @@ async def run_cluster_loop(name: Any, namespace: Any, body: Any, spec: Any, meta
                 pods = sorted(_one(gencluster_workload_pods, key), key=lambda p: p.name)
                 replicas = next(iter(_one(gencluster_workload_replicas, key)), None)
                 history.observe_object(body.get("status") or {})
-                report = await loop.tick(spec, meta.get("generation"), pods, replicas)
+                report = await loop.tick(spec, meta.get("generation"), pods, replicas,
+                                         body.get("status") or {})
                 observe_tick(namespace, name, report.decisions,
                              ready=sum(1 for p in pods if p.ready),
                              scrape_errors=len(report.failed), pods_reporting=report.scraped,
