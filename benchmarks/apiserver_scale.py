@@ -420,7 +420,6 @@ def main(argv: list[str] | None = None) -> int:
             op.kill()
             killed_at = time.time()
             by0 = plane.requests_by_kind()
-            r0 = sum(by0.values())
             op.env = env
             op.start()
             t1 = time.monotonic()
@@ -461,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             # what one answer took.
             took = wait_until("restart converged", back, args.timeout, RESTART_POLL_S)
             wall = time.monotonic() - t1
+            by1 = plane.requests_by_kind()  # what the apiserver answered from the kill on
             out[f"restart_{label}"] = {
                 "converged_s": round(took, 1), "poll_s": RESTART_POLL_S,
                 "reconciled_first_half_all_s": [milestones.get(k) for k in ("first", "half", "all")],
@@ -468,14 +468,12 @@ def main(argv: list[str] | None = None) -> int:
                 "every_pod_reporting_s": milestones.get("reporting"),
                 "metrics_answer_median_s": round(sorted(renders)[len(renders) // 2], 2) if renders else None,
                 "operator_cpu_cores": round((proc_cpu_s(op.pid) - c0) / wall, 3),
-                "apiserver_requests_per_s": round((plane.requests_total() - r0) / wall, 1),
+                "apiserver_requests_per_s": round((sum(by1.values()) - sum(by0.values())) / wall, 1),
                 "operator_peak_rss_mib": round(peak[0]),
                 "children_reapplied": counters["gencluster_operator_applied_objects_total"],
                 "reconcile_status_writes_skipped": counters[
                     "gencluster_operator_status_writes_skipped_total"]}
-            # what the apiserver answered from the kill until converged (the stand-in's 2 lists
-            # and the benchmark's own reads included), the heaviest kinds first
-            by1 = plane.requests_by_kind()
+            # by kind, the stand-in's 2 lists and the benchmark's own reads included, heaviest first
             moved = {k: round(v - by0.get(k, 0.0)) for k, v in by1.items()}
             out[f"restart_{label}"]["requests_by_kind"] = dict(sorted(
                 ((k, v) for k, v in moved.items() if v >= n / 10), key=lambda kv: -kv[1]))

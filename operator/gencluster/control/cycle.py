@@ -28,8 +28,19 @@ CUSTOM_METRICS_AVAILABLE = "CustomMetricsAvailable"
 MESSAGE_LIMIT = 1000
 
 
+RFC3339 = "%Y-%m-%dT%H:%M:%SZ"  # the times status holds, whole seconds in UTC
+
+
 def rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, tz=UTC).strftime(RFC3339)
+
+
+def epoch(value: Any) -> float | None:
+    """rfc3339's inverse; None for what is not such a time."""
+    try:
+        return datetime.strptime(str(value), RFC3339).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +102,6 @@ def _int(x: float | None) -> int | None:
 LOOP_CONDITIONS = (ALERTING, METRICS_AVAILABLE, CUSTOM_METRICS_AVAILABLE)
 
 
-def _epoch(value: Any) -> float | None:
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-    except ValueError:
-        return None
-
-
 def resumed_state(status: Mapping[str, Any], batches: BatchState) -> ControlState:
     """The state a loop starts from when its cluster already has a status (the operator
     restarted): the loop's conditions with the times they last changed, and the last scale.
@@ -107,14 +111,14 @@ def resumed_state(status: Mapping[str, Any], batches: BatchState) -> ControlStat
     for c in status.get("conditions") or []:
         if not isinstance(c, Mapping) or c.get("type") not in LOOP_CONDITIONS:
             continue
-        since = _epoch(c.get("lastTransitionTime"))
+        since = epoch(c.get("lastTransitionTime"))
         if since is not None and c.get("status") in ("True", "False", "Unknown"):
             conditions.append(Condition(str(c["type"]), str(c["status"]), str(c.get("reason", "")),
                                         str(c.get("message", "")), since))
     last_scale = None
     last = status.get("lastScale")
     if isinstance(last, Mapping):
-        at = _epoch(last.get("time"))
+        at = epoch(last.get("time"))
         try:
             if at is not None:
                 last_scale = LastScale(at, int(last["from"]), int(last["to"]),
